@@ -1,0 +1,145 @@
+"""The `w2s` command line: thin; parses, calls the experiment layer, prints tables."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from w2s.errors import W2SError
+from w2s.progress import console
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Weak-to-strong generalization experiments."
+)
+out_console = Console(width=None if sys.stdout.isatty() else 160)  # stdout
+
+
+def say(line: str) -> None:
+    """One plain line on stdout (no wrapping, no markup)."""
+    print(line)
+
+
+def _fail(message: str) -> None:
+    raise W2SError(message)
+
+
+def print_results(metrics: dict) -> None:
+    from w2s.experiment.report import table_lines
+
+    header, rows = table_lines(metrics)
+    table = Table(
+        title=f"{metrics['task']}: {metrics['weak']} -> {metrics['strong']} "
+        f"(test n={metrics['n']['test']})"
+    )
+    for i, h in enumerate(header):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    out_console.print(table)
+
+
+def _run(raw: dict, overrides: list[str]) -> dict:
+    from w2s.experiment.config import build_config
+    from w2s.experiment.runner import run_experiment
+
+    cfg = build_config(raw, overrides)
+    metrics = run_experiment(cfg)
+    print_results(metrics)
+    say(f"run directory: {metrics['out']}")
+    return metrics
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Argument(help="experiment YAML")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="task spec, e.g. sentiment, bigbench:winowhy")
+    ] = None,
+    weak: Annotated[str | None, typer.Option(help="weak model: zoo name, folder or hub id")] = None,
+    strong: Annotated[str | None, typer.Option(help="strong model")] = None,
+    methods: Annotated[str | None, typer.Option(help="comma-separated method names")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for splits, inits, sampling")] = None,
+    out: Annotated[str | None, typer.Option(help="run directory")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value")] = None,
+) -> None:
+    """Run one weak-to-strong experiment and write its run directory."""
+    from w2s.experiment.config import load_yaml
+
+    raw = load_yaml(config) if config else {}
+    for key, value in (
+        ("task", task),
+        ("weak", weak),
+        ("strong", strong),
+        ("methods", methods),
+        ("seed", seed),
+        ("out", out),
+    ):
+        if value is not None:
+            raw[key] = value
+    _run(raw, set_ or [])
+
+
+@app.command()
+def demo(
+    out: Annotated[str, typer.Option(help="run directory")] = "runs/demo",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value")] = None,
+) -> None:
+    """The default experiment on real models and real data (offline after downloads)."""
+    from w2s.experiment.config import load_yaml
+
+    with resources.as_file(resources.files("w2s.configs").joinpath("demo.yaml")) as path:
+        raw = load_yaml(path)
+    raw["out"] = out
+    _run(raw, set_ or [])
+
+
+@app.command("list")
+def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")]) -> None:
+    """List what exists, one line each."""
+    if what == "models":
+        from w2s.zoo import ZOO
+
+        for m in ZOO.values():
+            say(f"{m.name:<14} {m.kind:<17} {m.params:>5}  {m.description}")
+    elif what == "methods":
+        from w2s.methods import METHODS
+
+        for name, cls in sorted(METHODS.items()):
+            say(f"{name:<14} {cls.kind:<15} {cls.description}")
+    elif what == "tasks":
+        from w2s.data import ALIASES
+        from w2s.data.bigbench import catalogue
+
+        for a in ALIASES.values():
+            say(f"{a.name:<40} alias      {a.description}")
+        for r in catalogue().itertuples():
+            if r.n_examples:
+                kind = str(r.kind).split(" ")[0]
+                say(f"{'bigbench:' + r.task:<40} {kind:<10} {r.n_examples} examples")
+    else:
+        _fail(f"unknown list '{what}' (use tasks, models or methods)")
+
+
+def main() -> None:
+    """Entry point: user errors become one red line on stderr and exit code 2."""
+    try:
+        app()
+    except W2SError as err:
+        _fail_plain(str(err))
+    except KeyboardInterrupt:
+        _fail_plain("interrupted (finished stages are saved; rerun to resume)")
+
+
+def _fail_plain(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Deterministic, class-balanced, content-hash splits: weak_train / strong_train / val / test."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from w2s.data.task import Task
+from w2s.errors import DataError
+
+SPLITS = ("weak_train", "strong_train", "val", "test")
+# allocation order: the test set is drawn first, so it stays fixed when train sizes change
+_ORDER = ("test", "val", "weak_train", "strong_train")
+DEFAULT_CAPS = {"weak_train": 1000, "strong_train": 1000, "val": 250, "test": 1000}
+_FRACTIONS = {"weak_train": 0.3, "strong_train": 0.3, "val": 0.1, "test": 0.3}
+
+
+def _hash_order(keys: pd.Series, seed: int) -> np.ndarray:
+    digests = [hashlib.sha256(f"{seed}:{k}".encode()).hexdigest() for k in keys.astype(str)]
+    return np.argsort(np.array(digests), kind="stable")
+
+
+def balanced_capacity(task: Task) -> int:
+    """How many examples a class-balanced split of the whole task can use."""
+    if task.kind != "classification" or "group" in task.df:
+        return len(task.df)
+    counts = task.df["label"].value_counts()
+    return int(counts.min()) * task.n_classes
+
+
+def resolve_sizes(task: Task, sizes: dict[str, int | None]) -> dict[str, int]:
+    """Fill unspecified sizes: the default caps, scaled down to fit the task."""
+    fixed = {k: v for k, v in sizes.items() if v is not None}
+    for k, v in fixed.items():
+        if v <= 0:
+            raise DataError(f"data.n_{k} must be positive (got {v}): an empty split")
+    capacity, used = balanced_capacity(task), 0
+    for k in _ORDER:
+        used += fixed.get(k, 0)
+        if used > capacity:
+            raise DataError(
+                f"data.n_{k}={fixed[k]} is larger than the data: task '{task.name}' has "
+                f"{capacity} usable examples after class balancing ({len(task.df)} in all)"
+            )
+    free = [k for k in SPLITS if k not in fixed]
+    room = capacity - used
+    want = sum(DEFAULT_CAPS[k] for k in free)
+    out = dict(fixed)
+    for k in free:
+        if want <= room:
+            out[k] = DEFAULT_CAPS[k]
+        else:
+            share = _FRACTIONS[k] / sum(_FRACTIONS[f] for f in free)
+            out[k] = int(max(room, 0) * share)
+        if out[k] <= 0:
+            raise DataError(
+                f"task '{task.name}' has too few examples for a {k} split "
+                f"({balanced_capacity(task)} usable after class balancing)"
+            )
+    return {k: out[k] for k in SPLITS}
+
+
+def split_task(task: Task, sizes: dict[str, int | None], seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Split `task` into disjoint splits of the requested sizes.
+
+    Rows are ordered by sha256(seed, id) (or group); classification splits take equal
+    numbers per class (the remainder to the first classes). Same seed -> same splits.
+    """
+    n = resolve_sizes(task, sizes)
+    df = task.df.reset_index(drop=True)
+    if "group" in df:
+        return _split_groups(task, df, n, seed)
+    if task.kind != "classification":
+        order = df.iloc[_hash_order(df["id"], seed)]
+        out, start = {}, 0
+        for name in _ORDER:
+            part = order.iloc[start : start + n[name]]
+            if len(part) < n[name]:
+                raise _too_few(task, name, n[name], len(part), len(df))
+            out[name], start = part.reset_index(drop=True), start + n[name]
+        return {k: out[k] for k in SPLITS}
+    pools = {}
+    for c in range(task.n_classes):
+        rows = df[df["label"] == c]
+        pools[c] = rows.iloc[_hash_order(rows["id"], seed)]
+    taken = dict.fromkeys(pools, 0)
+    out = {}
+    for name in _ORDER:
+        k = task.n_classes
+        quota = [n[name] // k + (1 if c < n[name] % k else 0) for c in range(k)]
+        parts = []
+        for c, q in enumerate(quota):
+            part = pools[c].iloc[taken[c] : taken[c] + q]
+            if len(part) < q:
+                raise _too_few(
+                    task,
+                    name,
+                    n[name],
+                    None,
+                    len(df),
+                    cls=task.classes[c],
+                    need=q,
+                    have=len(pools[c]) - taken[c],
+                )
+            taken[c] += q
+            parts.append(part)
+        joined = pd.concat(parts)
+        out[name] = joined.iloc[_hash_order(joined["id"], seed + 1)].reset_index(drop=True)
+    return {k: out[k] for k in SPLITS}
+
+
+def _split_groups(task: Task, df: pd.DataFrame, n: dict[str, int], seed: int) -> dict:
+    groups = pd.Series(df["group"].unique())
+    order = groups.iloc[_hash_order(groups, seed)].tolist()
+    by_group = {g: idx for g, idx in df.groupby("group").indices.items()}
+    out, pos = {}, 0
+    for name in _ORDER:
+        idx: list[int] = []
+        while len(idx) < n[name] and pos < len(order):
+            idx.extend(by_group[order[pos]])
+            pos += 1
+        if len(idx) < n[name]:
+            raise _too_few(task, name, n[name], len(idx), len(df))
+        out[name] = df.iloc[idx].reset_index(drop=True)
+    return {k: out[k] for k in SPLITS}
+
+
+def _too_few(task, split, asked, got, total, cls=None, need=None, have=None) -> DataError:
+    if cls is not None:
+        detail = f"needs {need} examples of class '{cls}' but only {have} remain"
+    else:
+        detail = f"only {got} examples remain"
+    return DataError(
+        f"data.n_{split}={asked} is larger than the data: task '{task.name}' ({total} examples) "
+        f"{detail}; lower the data.n_* sizes"
+    )

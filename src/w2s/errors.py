@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints them as one line and exits non-zero."""
+
+
+class W2SError(Exception):
+    """An error caused by the user's input or environment, with a one-line message."""
+
+
+class UnknownNameError(W2SError):
+    """A task, model, method or simulator name that no registry knows."""
+
+
+class DataError(W2SError):
+    """Bad data: missing file or column, one class only, empty split, NaN, too few examples."""
+
+
+class DownloadError(W2SError):
+    """A download that failed, was truncated or did not match its pinned checksum."""

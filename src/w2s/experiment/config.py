@@ -1,0 +1,148 @@
+"""The experiment configuration (pydantic; unknown keys are errors) and its sources:
+YAML files, command-line flags and `--set key=value` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from w2s.errors import W2SError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(Strict):
+    """A model and how features are read from it."""
+
+    model: str
+    layer: int | None = None
+    pooling: Literal["mean", "last"] = "mean"
+    max_length: int = Field(256, gt=0)
+    batch_size: int = Field(32, gt=0)
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+
+
+class DataConfig(Strict):
+    """Split sizes; a size left unset takes its default cap, scaled down to fit the task."""
+
+    n_weak_train: int | None = None
+    n_strong_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+
+    def sizes(self) -> dict[str, int | None]:
+        return {
+            "weak_train": self.n_weak_train,
+            "strong_train": self.n_strong_train,
+            "val": self.n_val,
+            "test": self.n_test,
+        }
+
+
+class ProbeConfig(Strict):
+    hidden: int = Field(0, ge=0)
+    epochs: int = Field(30, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(64, gt=0)
+
+
+class MethodConfig(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BootstrapConfig(Strict):
+    n_resamples: int = Field(1000, ge=100)
+    ci: float = Field(0.95, gt=0, lt=1)
+
+
+class ExperimentConfig(Strict):
+    """One weak-to-strong experiment: a task, a weak and a strong model, methods."""
+
+    task: str
+    weak: ModelConfig
+    strong: ModelConfig
+    methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="naive")])
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    out: str | None = None
+
+    @field_validator("weak", "strong", mode="before")
+    @classmethod
+    def _model_shorthand(cls, v: Any) -> Any:
+        return {"model": v} if isinstance(v, str) else v
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [m for m in v.split(",") if m.strip()]
+        out = []
+        for m in v:
+            if isinstance(m, str):
+                out.append({"name": m.strip()})
+            elif isinstance(m, dict) and "params" not in m:
+                out.append(
+                    {"name": m.get("name"), "params": {k: x for k, x in m.items() if k != "name"}}
+                )
+            else:
+                out.append(m)
+        return out
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for p in parts[:-1]:
+        if isinstance(node.get(p), str) and p in {"weak", "strong"}:
+            node[p] = {"model": node[p]}
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise W2SError(f"--set {key}: '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
+    """`key=value` strings -> (dotted key, YAML-parsed value)."""
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise W2SError(f"--set expects key=value, got '{item}'")
+        out.append((key.strip(), yaml.safe_load(raw) if raw else None))
+    return out
+
+
+def build_config(raw: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:
+    """Validate a raw config dict after applying `--set` overrides; errors are one line."""
+    tree = dict(raw)
+    for key, value in parse_overrides(overrides or []):
+        _set_dotted(tree, key, value)
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "config"
+        raise W2SError(f"invalid config: {loc}: {first['msg']}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML experiment file into a dict."""
+    p = Path(path)
+    if not p.exists():
+        raise W2SError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise W2SError(f"could not parse {path}: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise W2SError(f"{path} must hold a mapping of config keys")
+    return data

@@ -1,0 +1,77 @@
+"""Probe-based W2S methods: the strong model's frozen features + a head trained on weak
+labels with one of the field's losses (Burns et al. 2023; EleutherAI w2s)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from w2s.methods.base import Method, MethodContext, MethodResult, register
+from w2s.models.heads import Probe
+
+
+class ProbeMethod(Method):
+    """Train a `Probe` on the weak soft labels with loss `loss`, selecting the epoch on
+    weak-labelled validation data."""
+
+    loss: ClassVar[str] = "xent"
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise TypeError(
+                f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(self.defaults)}"
+            )
+        super().__init__(**{**self.defaults, **params})
+
+    def run(self, ctx: MethodContext) -> MethodResult:
+        probe = Probe(
+            n_classes=ctx.n_classes,
+            loss=self.loss,
+            loss_params=self.params,
+            seed=ctx.seed,
+            **ctx.probe,
+        )
+        probe.fit(ctx.x_train, ctx.weak_train, X_val=ctx.x_val, y_val=ctx.weak_val)
+        return MethodResult(
+            test_proba=probe.predict_proba(ctx.x_test),
+            train_proba=probe.predict_proba(ctx.x_train),
+            diagnostics={"best_epoch": int(getattr(probe, "best_epoch_", -1))},
+        )
+
+
+@register
+class Naive(ProbeMethod):
+    name = "naive"
+    description = "cross-entropy to the weak soft labels"
+
+
+@register
+class NaiveHard(ProbeMethod):
+    name = "naive_hard"
+    description = "cross-entropy to the weak hard labels"
+    loss = "xent_hard"
+
+
+@register
+class LogConf(ProbeMethod):
+    name = "logconf"
+    description = "auxiliary confidence loss (Burns et al.), adaptive threshold, warm-up"
+    loss = "logconf"
+    defaults = {"aux_max": 0.5, "warmup": 0.2}
+
+
+@register
+class Entropy(ProbeMethod):
+    name = "entropy"
+    description = "logconf with the student's soft predictions as the auxiliary target"
+    loss = "entropy"
+    defaults = {"aux_max": 0.5, "warmup": 0.2}
+
+
+@register
+class Product(ProbeMethod):
+    name = "product"
+    description = "target proportional to weak^alpha * student^beta"
+    loss = "product"
+    defaults = {"alpha": 1.0, "beta": 1.0}

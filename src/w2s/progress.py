@@ -1,0 +1,48 @@
+"""Rich progress bars and status lines on stderr (quiet when not a terminal)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(stderr=True)
+
+
+def _quiet() -> bool:
+    return bool(os.environ.get("W2S_QUIET"))
+
+
+def progress() -> Progress:
+    """A progress display for long loops (feature extraction, training)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=_quiet(),
+    )
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """Show a spinner with `message` while the block runs, then a done line."""
+    if _quiet():
+        yield
+        return
+    with console.status(message):
+        yield
+    console.print(f"[green]done[/green] {message}")

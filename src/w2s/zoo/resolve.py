@@ -1,0 +1,73 @@
+"""Resolve a model reference (zoo name, local folder or hub id) to a local folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from w2s.cache import fingerprint
+from w2s.errors import UnknownNameError
+from w2s.zoo.fetch import ensure_zoo_model
+from w2s.zoo.registry import ZOO, ModelKind
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model ready to load: its reference, local folder, kind and content revision."""
+
+    ref: str
+    path: Path
+    kind: ModelKind
+    revision: str
+
+
+def _kind_of(folder: Path) -> ModelKind:
+    if (folder / "modules.json").exists() or (
+        folder / "config_sentence_transformers.json"
+    ).exists():
+        return "sentence_encoder"
+    return "causal_lm"
+
+
+def _folder_revision(folder: Path) -> str:
+    """A revision for a local folder: its config plus the size and mtime of its weights."""
+    parts = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix in {".json", ".safetensors", ".bin", ".gguf"} and f.is_file():
+            st = f.stat()
+            parts.append((f.name, st.st_size, int(st.st_mtime)))
+    return fingerprint(parts, length=12)
+
+
+def _from_hub(ref: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(ref, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(snapshot_download(ref, etag_timeout=10))
+    except Exception as err:
+        zoo = ", ".join(ZOO)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnknownNameError(
+            f"unknown model '{ref}': not a zoo name ({zoo}), not a local folder, and the "
+            f"hub could not provide it ({reason[:120]})"
+        ) from None
+
+
+def resolve_model(ref: str) -> ModelSource:
+    """Zoo name -> fetched/converted cache folder; local folder -> itself; else a hub id."""
+    if ref in ZOO:
+        entry = ZOO[ref]
+        path = ensure_zoo_model(entry)
+        return ModelSource(ref, path, entry.kind, entry.artifact_sha256[:12])
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists() and not (local / "modules.json").exists():
+            raise UnknownNameError(f"model folder '{ref}' has no config.json or modules.json")
+        return ModelSource(ref, local.resolve(), _kind_of(local), _folder_revision(local))
+    path = _from_hub(ref)
+    revision = path.name if len(path.name) >= 12 else _folder_revision(path)
+    return ModelSource(ref, path, _kind_of(path), revision[:12])

@@ -1,0 +1,83 @@
+"""Bad input: one clear error line on stderr and exit code 2, nothing half-written."""
+
+import pytest
+
+from tests.conftest import error_lines
+
+BASE = ["run", "--weak", "minilm-l6", "--strong", "minilm-l6", "--methods", "naive"]
+
+
+@pytest.fixture
+def data_files(tmp_path):
+    (tmp_path / "ok.csv").write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)))
+    (tmp_path / "nocol.csv").write_text("sentence,label\na,0\nb,1\n")
+    (tmp_path / "oneclass.csv").write_text("text,label\na,1\nb,1\nc,1\n")
+    (tmp_path / "nan.csv").write_text("text,label\na,1\nb,\nc,0\n")
+    (tmp_path / "bad.yaml").write_text(
+        "task: sentiment\nweak: minilm-l6\nstrong: minilm-l6\nbogus: 1\n"
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "no-such-task"], "unknown task 'no-such-task'"),
+        (["--task", "bigbench:no_such_task"], "unknown BIG-bench task"),
+        (["--task", "file:{d}/missing.csv"], "file not found"),
+        (["--task", "file:{d}/nocol.csv"], "no column 'text'"),
+        (["--task", "file:{d}/oneclass.csv"], "one class only"),
+        (["--task", "file:{d}/nan.csv"], "NaN"),
+        (["--task", "file:{d}/ok.csv", "--set", "data.n_val=0"], "empty split"),
+        (["--task", "file:{d}/ok.csv", "--set", "data.n_test=100"], "larger than the data"),
+        (["--task", "file:{d}/ok.csv", "--methods", "naive,nope"], "unknown method 'nope'"),
+        (["--task", "file:{d}/ok.csv", "--set", "data.n_tset=5"], "data.n_tset"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(w2s_cli, data_files, tmp_path, args, message):
+    args = [a.replace("{d}", str(data_files)) for a in args]
+    out = tmp_path / "run"
+    proc = w2s_cli(*BASE, *args, "--out", str(out))
+    lines = error_lines(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert message in lines[0]
+    assert not (out / "metrics.json").exists()
+
+
+def test_unknown_model_names_the_zoo(w2s_cli, data_files):
+    proc = w2s_cli(
+        "run",
+        "--task",
+        f"file:{data_files}/ok.csv",
+        "--weak",
+        "not-a-model",
+        "--strong",
+        "minilm-l6",
+    )
+    lines = error_lines(proc)
+    assert proc.returncode == 2 and len(lines) == 1
+    assert "unknown model 'not-a-model'" in lines[0] and "smollm2-135m" in lines[0]
+
+
+def test_bad_config_files(w2s_cli, data_files):
+    proc = w2s_cli("run", str(data_files / "bad.yaml"))
+    assert proc.returncode == 2 and "bogus" in error_lines(proc)[0]
+    proc = w2s_cli("run", str(data_files / "absent.yaml"))
+    assert proc.returncode == 2 and "config file not found" in error_lines(proc)[0]
+
+
+def test_list_commands(w2s_cli):
+    models = w2s_cli("list", "models").stdout.splitlines()
+    assert [m.split()[0] for m in models] == [
+        "smollm2-135m",
+        "gemma3-270m",
+        "qwen2.5-1.5b",
+        "minilm-l6",
+        "mpnet-base",
+    ]
+    methods = {ln.split()[0] for ln in w2s_cli("list", "methods").stdout.splitlines()}
+    assert {"naive", "naive_hard", "logconf", "product"} <= methods
+    tasks = w2s_cli("list", "tasks").stdout.splitlines()
+    assert tasks[0].startswith("sentiment") and any(t.startswith("bigbench:winowhy") for t in tasks)
+    assert w2s_cli("list", "bogus").returncode == 2

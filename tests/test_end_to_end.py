@@ -1,0 +1,101 @@
+"""End to end on a real BIG-bench task with the smallest real zoo models."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from w2s.analysis import pgr
+from w2s.experiment import build_config, run_experiment
+
+RAW = {
+    "task": "sentiment",
+    "weak": "minilm-l6",
+    "strong": "smollm2-135m",
+    "methods": ["naive", "naive_hard", "logconf", "product"],
+    "data": {"n_weak_train": 200, "n_strong_train": 300, "n_val": 100, "n_test": 400},
+    "seed": 7,
+}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    metrics = run_experiment(build_config({**RAW, "out": str(out)}))
+    return out, metrics
+
+
+def test_run_directory_contract(first_run):
+    out, metrics = first_run
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "predictions.parquet",
+        "report.md",
+        "plots/results.png",
+    ):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["task"] == "sentiment" and saved["weak"] == "minilm-l6"
+    assert saved["n"] == {"weak_train": 200, "strong_train": 300, "val": 100, "test": 400}
+    assert set(saved["methods"]) == {"naive", "naive_hard", "logconf", "product"}
+    for m in saved["methods"].values():
+        lo, hi = m["pgr_accuracy_ci"]
+        assert lo <= m["pgr_accuracy"] <= hi
+        assert 0.5 < m["accuracy"] <= 1 and 0.5 < m["auroc"] <= 1
+    assert saved["weak_floor"]["accuracy"] > 0.65  # real models learn real sentiment
+    assert saved["strong_ceiling"]["accuracy"] > 0.65
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["data"]["n_test"] == 400 and config["seed"] == 7
+
+
+def test_metrics_agree_with_saved_predictions(first_run):
+    out, metrics = first_run
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert len(pred) == 400 and pred["id"].is_unique
+    acc = {c: float((pred[c] == pred["gold"]).mean()) for c in ("weak", "ceiling", "naive")}
+    assert acc["weak"] == pytest.approx(metrics["weak_floor"]["accuracy"])
+    assert acc["ceiling"] == pytest.approx(metrics["strong_ceiling"]["accuracy"])
+    m = metrics["methods"]["naive"]
+    assert m["accuracy"] == pytest.approx(acc["naive"])
+    assert m["pgr_accuracy"] == pytest.approx(pgr(acc["weak"], acc["ceiling"], acc["naive"]))
+    assert m["agreement_with_weak"] == pytest.approx(float((pred["naive"] == pred["weak"]).mean()))
+    assert set(pred["domain"]) <= {
+        "hotels_sentence_en",
+        "medicine_sentence_en",
+        "products_sentence_en",
+        "reviews_sentence_en",
+    }
+
+
+def _strip(metrics):
+    return {k: v for k, v in metrics.items() if k not in {"timing_s", "out"}}
+
+
+def test_same_seed_gives_identical_metrics(first_run, tmp_path):
+    _, metrics = first_run
+    again = run_experiment(build_config({**RAW, "out": str(tmp_path / "again")}))
+    assert json.dumps(_strip(again), sort_keys=True) == json.dumps(_strip(metrics), sort_keys=True)
+
+
+def test_rerun_resumes_from_saved_stages(first_run):
+    out, metrics = first_run
+    (out / "metrics.json").unlink()
+    again = run_experiment(build_config({**RAW, "out": str(out)}))
+    assert "weak_floor" not in again["timing_s"] and "method_naive" not in again["timing_s"]
+    assert _strip(again) == _strip(json.loads(json.dumps(metrics)))
+    assert (out / "metrics.json").exists()
+
+
+def test_other_seed_changes_the_split(first_run, tmp_path):
+    _, metrics = first_run
+    other = run_experiment(
+        build_config({**RAW, "seed": 8, "methods": ["naive"], "out": str(tmp_path / "s8")})
+    )
+    assert (
+        other["weak_floor"]["accuracy"] != metrics["weak_floor"]["accuracy"]
+        or other["methods"]["naive"]["accuracy"] != metrics["methods"]["naive"]["accuracy"]
+    )
+    assert np.isfinite(other["methods"]["naive"]["pgr_accuracy"])

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from w2s.analysis import auroc, bootstrap_pgr, ece, pgr
+
+
+def onehot(pred, k=2):
+    return np.eye(k)[pred]
+
+
+def test_pgr_known_values():
+    assert pgr(0.6, 0.8, 0.7) == pytest.approx(0.5)
+    assert pgr(0.6, 0.8, 0.8) == pytest.approx(1.0)
+    assert pgr(0.6, 0.8, 0.5) == pytest.approx(-0.5)
+    assert np.isnan(pgr(0.7, 0.7, 0.9))
+
+
+def _predictors(n=1000, acc_w=0.6, acc_c=0.8, acc_s=0.7, seed=0):
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 2, n)
+    out = []
+    for acc in (acc_w, acc_c, acc_s):
+        right = np.zeros(n, bool)
+        right[rng.permutation(n)[: int(acc * n)]] = True
+        out.append(onehot(np.where(right, gold, 1 - gold)))
+    return gold, out
+
+
+def test_bootstrap_pgr_point_and_interval():
+    gold, (w, c, s) = _predictors()
+    res = bootstrap_pgr(gold, w, c, s, n_resamples=1000, seed=0)
+    assert res["pgr"] == pytest.approx(0.5)
+    lo, hi = res["ci"]
+    assert lo < 0.5 < hi
+    assert lo > 0.2 and hi < 0.8  # a 20-point gap on 1,000 examples pins PGR to about +-0.15
+    assert res == bootstrap_pgr(gold, w, c, s, n_resamples=1000, seed=0)
+
+
+def test_bootstrap_interval_widens_when_gap_is_small():
+    gold, (w, c, s) = _predictors(acc_w=0.7, acc_c=0.74, acc_s=0.72)
+    wide = bootstrap_pgr(gold, w, c, s, n_resamples=1000)["ci"]
+    gold, (w, c, s) = _predictors(acc_w=0.6, acc_c=0.8, acc_s=0.7)
+    narrow = bootstrap_pgr(gold, w, c, s, n_resamples=1000)["ci"]
+    assert wide[1] - wide[0] > 2 * (narrow[1] - narrow[0])
+
+
+def test_bootstrap_on_auroc():
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 2, 400)
+
+    def scores(noise):
+        p1 = np.clip(gold + rng.normal(0, noise, 400), -5, 5)
+        p1 = 1 / (1 + np.exp(-p1))
+        return np.stack([1 - p1, p1], 1)
+
+    w, c, s = scores(2.0), scores(0.3), scores(0.8)
+    res = bootstrap_pgr(gold, w, c, s, metric="auroc", n_resamples=200)
+    expected = (auroc(gold, s) - auroc(gold, w)) / (auroc(gold, c) - auroc(gold, w))
+    assert res["pgr"] == pytest.approx(expected)
+    assert res["ci"][0] < expected < res["ci"][1]
+
+
+def test_ece_of_perfectly_calibrated_and_overconfident():
+    gold = np.array([0, 1, 0, 1])
+    assert ece(gold, onehot(gold)) == pytest.approx(0.0)
+    assert ece(gold, onehot(1 - gold)) == pytest.approx(1.0)
+
+
+def test_multiclass_auroc_is_macro_ovr():
+    gold = np.array([0, 1, 2, 0, 1, 2])
+    assert auroc(gold, np.eye(3)[gold]) == pytest.approx(1.0)
