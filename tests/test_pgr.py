@@ -69,3 +69,17 @@ def test_ece_of_perfectly_calibrated_and_overconfident():
 def test_multiclass_auroc_is_macro_ovr():
     gold = np.array([0, 1, 2, 0, 1, 2])
     assert auroc(gold, np.eye(3)[gold]) == pytest.approx(1.0)
+
+
+def test_vectorised_resampled_auroc_matches_sklearn():
+    from w2s.analysis.metrics import auroc_resampled
+
+    rng = np.random.default_rng(3)
+    for k in (2, 3):
+        gold = rng.integers(0, k, 300)
+        proba = rng.dirichlet(np.ones(k), 300)
+        proba[:50] = proba[50:100]  # ties
+        counts = rng.multinomial(300, np.full(300, 1 / 300), size=20)
+        fast = auroc_resampled(gold, proba, counts)
+        slow = [auroc(gold, proba, c) for c in counts]
+        np.testing.assert_allclose(fast, slow, atol=1e-10)

@@ -99,6 +99,84 @@ def demo(
     _run(raw, set_ or [])
 
 
+analyze_app = typer.Typer(help="Analyses over finished runs.", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("misfit")
+def analyze_misfit(
+    runs: Annotated[list[Path], typer.Argument(help="run directories")],
+    method: Annotated[str, typer.Option(help="which W2S method's student to analyse")] = "naive",
+    out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+) -> None:
+    """Misfit vs realised gain across runs, and misfit-based choice of the weak model."""
+    from w2s.experiment.analyze import analyze_misfit as run_analysis
+
+    folder = out or Path(runs[0]).parent / "misfit"
+    res = run_analysis([Path(r) for r in runs], folder, method)
+    table = Table(title=f"misfit vs gain ({method}, test set)")
+    for col in (
+        "task",
+        "weak",
+        "strong",
+        "weak err",
+        "student err",
+        "misfit (KL)",
+        "gain (CE)",
+        "gain (acc)",
+    ):
+        table.add_column(col, justify="left" if col in {"task", "weak", "strong"} else "right")
+    for r in res["rows"]:
+        table.add_row(
+            r["task"],
+            r["weak"],
+            r["strong"],
+            f"{r['weak_error']:.3f}",
+            f"{r['student_error']:.3f}",
+            f"{r['misfit_kl']:.4f}",
+            f"{r['gain_cross_entropy']:.4f}",
+            f"{r['gain_accuracy']:+.3f}",
+        )
+    out_console.print(table)
+    fit = res["fit_cross_entropy_vs_kl"]
+    say(
+        f"gain vs misfit: slope {fit['slope']:.2f}, r {fit['r']:.2f}; "
+        f"gain >= misfit in {100 * res['gain_ge_misfit_rate']:.0f}% of {res['n_points']} runs"
+    )
+    for sel in res["selection"]:
+        say(
+            f"{sel['task']} / {sel['strong']}: misfit picks {sel['chosen_weak']}, truly best "
+            f"{sel['best_weak']} (regret {sel['regret']:.3f})"
+        )
+    say(f"written: {folder}/misfit.json, misfit.csv, gain_vs_misfit.png")
+
+
+@app.command()
+def simulate(
+    name: Annotated[str, typer.Argument(help="refinement | misfit | feature-learning | coverage")],
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/simulate"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    quick: Annotated[bool, typer.Option(help="smaller, faster run")] = False,
+) -> None:
+    """Run a theory simulator; writes <out>/<name>.png and <name>.json."""
+    from w2s.analysis.simulators import SIMULATORS, run_simulator
+
+    key = name.replace("-", "_")
+    if key not in SIMULATORS:
+        names = ", ".join(n.replace("_", "-") for n in SIMULATORS)
+        _fail(f"unknown simulator '{name}' (simulators: {names})")
+    res = run_simulator(key, out, seed=seed, quick=quick)
+    flat = {}
+    for key_, value in res.items():  # the scalar findings; curves are in the JSON and plot
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for sub, v in items:
+            if isinstance(v, (int, float, str, bool)):
+                flat[f"{key_}.{sub}" if sub else key_] = v
+    for key_, v in flat.items():
+        say(f"{key_:<40} {v:.4g}" if isinstance(v, float) else f"{key_:<40} {v}")
+    say(f"written: {out / (key + '.png')}, {out / (key + '.json')}")
+
+
 @app.command("list")
 def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")]) -> None:
     """List what exists, one line each."""

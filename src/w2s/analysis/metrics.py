@@ -30,6 +30,33 @@ def auroc(gold: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None 
         return float("nan")
 
 
+def _binary_auroc_weighted(
+    positive: np.ndarray, score: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Binary AUROC under each row of `weights` (B, n) at once; ties count one half."""
+    uniq, inv = np.unique(score, return_inverse=True)
+    onehot = np.zeros((len(score), len(uniq)))
+    onehot[np.arange(len(score)), inv] = 1.0
+    pos = weights @ (onehot * positive[:, None])  # (B, U) weighted positives per score value
+    neg = weights @ (onehot * ~positive[:, None])
+    below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
+
+
+def auroc_resampled(gold: np.ndarray, proba: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """AUROC (binary, or macro one-vs-rest) under each row of example weights (B, n):
+    a vectorised bootstrap of `auroc`. NaN where a class is absent from a resample."""
+    gold, proba = np.asarray(gold), np.asarray(proba)
+    weights = np.asarray(weights, dtype=float)
+    if proba.shape[1] == 2:
+        return _binary_auroc_weighted(gold == 1, proba[:, 1], weights)
+    per_class = [
+        _binary_auroc_weighted(gold == k, proba[:, k], weights) for k in range(proba.shape[1])
+    ]
+    return np.mean(per_class, axis=0)
+
+
 def ece(gold: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
     """Expected calibration error of the top-class confidence, equal-width bins."""
     proba = np.asarray(proba)

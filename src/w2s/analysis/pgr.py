@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2s.analysis.metrics import auroc
+from w2s.analysis.metrics import auroc, auroc_resampled
 
 
 def pgr(weak: float, ceiling: float, student: float) -> float:
@@ -43,7 +43,7 @@ def bootstrap_pgr(
         boot = [counts @ h / len(gold) for h in hits]
     elif metric == "auroc":
         point = [auroc(gold, p) for p in (weak, ceiling, student)]
-        boot = [np.array([auroc(gold, p, c) for c in counts]) for p in (weak, ceiling, student)]
+        boot = [auroc_resampled(gold, p, counts) for p in (weak, ceiling, student)]
     else:
         raise ValueError(f"unknown metric '{metric}'")
     gap = boot[1] - boot[0]

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from w2s.analysis.coverage import coverage_mask, coverage_report, expansion_estimate
 from w2s.analysis.metrics import agreement, classification_metrics
+from w2s.analysis.misfit import misfit, misfit_report
 from w2s.analysis.pgr import bootstrap_pgr
 from w2s.cache import fingerprint
 from w2s.data import SPLITS, load_task, split_task
@@ -150,6 +152,7 @@ def run_experiment(cfg: ExperimentConfig) -> dict[str, Any]:
         students,
         diagnostics,
         {s: len(v) for s, v in splits.items()},
+        strong_test=fs["test"],
     )
     timing["scoring"] = time.perf_counter() - t
     timing["total"] = time.perf_counter() - t_start
@@ -182,8 +185,11 @@ def score(
     students: dict[str, dict[str, np.ndarray]],
     diagnostics: dict[str, dict],
     n: dict[str, int],
+    strong_test: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """metrics.json's content: floor, ceiling, and each method with PGR and its CI."""
+    """metrics.json's content: floor, ceiling, and each method with PGR and its CI, its
+    misfit and gain (Charikar et al.) and pseudolabel correction / coverage expansion
+    (Lang et al.); `expansion` uses the strong model's test features."""
     boot = {"n_resamples": cfg.bootstrap.n_resamples, "ci": cfg.bootstrap.ci, "seed": cfg.seed}
     weak_m = classification_metrics(gold, weak["test"])
     ceil_m = classification_metrics(gold, ceiling)
@@ -220,5 +226,14 @@ def score(
         if "train" in s:
             m["agreement_with_weak_train"] = agreement(s["train"], weak["strong_train"])
         m.update({f"diag_{k}": v for k, v in diagnostics.get(name, {}).items()})
+        m["misfit"] = misfit_report(gold, weak["test"], p)
+        if "train" in s:
+            m["misfit"]["misfit_kl_train"] = misfit(s["train"], weak["strong_train"])
+        m["coverage"] = coverage_report(gold, weak["test"], p)
         out["methods"][name] = m
+    if strong_test is not None:
+        # expansion depends on the weak labels and the strong features only: once per run
+        covered = coverage_mask(weak["test"])
+        est = expansion_estimate(strong_test, weak["test"].argmax(1), gold, covered)
+        out["expansion"] = {k: (None if v != v else float(v)) for k, v in est.items()}
     return out
