@@ -99,3 +99,34 @@ def test_other_seed_changes_the_split(first_run, tmp_path):
         or other["methods"]["naive"]["accuracy"] != metrics["methods"]["naive"]["accuracy"]
     )
     assert np.isfinite(other["methods"]["naive"]["pgr_accuracy"])
+
+
+def test_misfit_and_coverage_are_reported(first_run):
+    from w2s.analysis.misfit import misfit as kl_misfit
+
+    out, metrics = first_run
+    pred = pd.read_parquet(out / "predictions.parquet")
+    weak = np.stack(pred["p_weak"].to_numpy())
+    naive = np.stack(pred["p_naive"].to_numpy())
+    m = metrics["methods"]["naive"]
+    assert m["misfit"]["misfit_kl"] == pytest.approx(kl_misfit(naive, weak))
+    assert m["misfit"]["gain_accuracy"] == pytest.approx(
+        m["accuracy"] - metrics["weak_floor"]["accuracy"]
+    )
+    cov = m["coverage"]
+    assert cov["coverage_fraction"] == pytest.approx(0.5)
+    assert 0 <= cov["correction_rate"] <= 1
+    assert {"bad_reach", "uncovered_reach", "uncovered_expansion"} <= set(metrics["expansion"])
+
+
+def test_analyze_misfit_cli(first_run, w2s_cli, tmp_path):
+    out, metrics = first_run
+    proc = w2s_cli("analyze", "misfit", str(out), "--out", str(tmp_path / "mf"))
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "mf" / "misfit.json").read_text())
+    assert saved["rows"][0]["misfit_kl"] == pytest.approx(
+        metrics["methods"]["naive"]["misfit"]["misfit_kl"]
+    )
+    assert (tmp_path / "mf" / "gain_vs_misfit.png").exists()
+    bad = w2s_cli("analyze", "misfit", str(tmp_path))
+    assert bad.returncode == 2 and "not a finished run directory" in bad.stderr

@@ -15,3 +15,7 @@ class DataError(W2SError):
 
 class DownloadError(W2SError):
     """A download that failed, was truncated or did not match its pinned checksum."""
+
+
+class BackendError(W2SError):
+    """A language-model backend that failed: server down, HTTP error, unsupported operation."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _quiet() -> bool:
@@ -33,7 +34,7 @@ def progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=_quiet(),
+        disable=_quiet() or not console.is_terminal,
     )
 
 
@@ -43,6 +44,9 @@ def status(message: str) -> Iterator[None]:
     if _quiet():
         yield
         return
-    with console.status(message):
+    if console.is_terminal:
+        with console.status(message):
+            yield
+    else:
         yield
     console.print(f"[green]done[/green] {message}")

@@ -57,8 +57,11 @@ def _keep_domain(src: pd.DataFrame, out: pd.DataFrame) -> None:
         out["domain"] = src["domain"].astype(str).values
 
 
-def load_file(path: str, text: str = "text", label: str = "label") -> Task:
-    """A JSONL or CSV file with `text` and `label` columns (names configurable)."""
+def load_file(path: str, text: str = "text", label: str = "label", kind: str | None = None) -> Task:
+    """A JSONL or CSV file with `text` and `label` columns (names configurable).
+
+    `kind="generation"` reads prompts (`text`) with optional references (`target`) and
+    gold answers (`solution`)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"file not found: {path}")
@@ -77,7 +80,24 @@ def load_file(path: str, text: str = "text", label: str = "label") -> Task:
         raise DataError(f"could not parse {path}: {str(err).splitlines()[0]}") from None
     if len(df) == 0:
         raise DataError(f"file {path} has no rows")
+    if kind == "generation":
+        return prompts_task(f"file:{path}", df, text)
+    if kind not in (None, "classification"):
+        raise DataError(f"unknown task kind '{kind}' (use classification or generation)")
     return frame_to_task(f"file:{path}", df, text, label)
+
+
+def prompts_task(name: str, df: pd.DataFrame, text: str = "text") -> Task:
+    """A generation task from a table of prompts (+ optional `target`, `solution`, `id`)."""
+    if text not in df:
+        raise DataError(f"{name} has no column '{text}' (columns: {', '.join(map(str, df.columns))})")
+    out = pd.DataFrame({"text": df[text].fillna("").astype(str)})
+    out["target"] = df["target"].values if "target" in df else ""
+    if "solution" in df:
+        out["solution"] = df["solution"].fillna("").astype(str).values
+    out["id"] = df["id"].astype(str).values if "id" in df else [str(i) for i in range(len(df))]
+    _keep_domain(df, out)
+    return Task(name, "generation", out, [])
 
 
 def load_hf(ref: str, split: str = "train", text: str = "text", label: str = "label") -> Task:

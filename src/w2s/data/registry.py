@@ -71,8 +71,24 @@ ALIASES: dict[str, Alias] = {
             "elementary maths word problems, answer correct or not (binarised 5-way MC)",
             lambda: load_bigbench("elementary_math_qa/question_only"),
         ),
+        Alias(
+            "gsm",
+            "generation: GSM8K-style word problems (reasoning-gym gsm_symbolic), final number",
+            lambda: _generation("load_gsm"),
+        ),
+        Alias(
+            "persona",
+            "generation: qa_wikidata facts, weak supervisor answers as a persona (pirate)",
+            lambda: _generation("load_persona"),
+        ),
     ]
 }
+
+
+def _generation(loader: str) -> Task:
+    from w2s.data import generation
+
+    return getattr(generation, loader)()
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
@@ -99,7 +115,9 @@ def load_task(spec: str) -> Task:
     if source == "bigbench":
         return load_bigbench(name, classes)
     if source == "file":
-        task = load_file(name, opts.get("text", "text"), opts.get("label", "label"))
+        task = load_file(
+            name, opts.get("text", "text"), opts.get("label", "label"), opts.get("kind")
+        )
     elif source == "hf":
         task = load_hf(
             name, opts.get("split", "train"), opts.get("text", "text"), opts.get("label", "label")

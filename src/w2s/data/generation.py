@@ -1,0 +1,158 @@
+"""Generation tasks and their defaults: `gsm` (reasoning-gym word problems) and `persona`
+(BIG-bench qa_wikidata answered in a persona), plus any prompts file.
+
+A generation task's rows hold `text` (the prompt), `target` (reference answer(s); may be
+empty) and optionally `solution` (a gold worked answer, used for gold SFT). Its
+`GenerationProfile` says how it is supervised and graded by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from w2s.data.task import Task
+from w2s.errors import DataError
+
+GSM_INSTRUCTION = (
+    "Solve the math word problem step by step, then give the final answer on its own line "
+    "as '#### <number>'."
+)
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A voice the weak supervisor answers in; `markers` feed the `style_words` grader."""
+
+    name: str
+    instruction: str
+    description: str
+    markers: tuple[str, ...] = ()
+
+
+PERSONAS = {
+    "pirate": Persona(
+        "pirate",
+        "You are a salty old pirate. Answer every question in the voice of a pirate: say "
+        "'Arr', call the listener 'matey', use pirate slang. Answer in one or two sentences.",
+        "like a pirate (pirate slang such as 'arr', 'matey', 'ye', 'aye', nautical words)",
+        (
+            "arr", "arrr", "matey", "mateys", "ahoy", "aye", "ye", "yer", "hearty", "hearties",
+            "landlubber", "scallywag", "booty", "treasure", "avast", "yo ho", "shiver me timbers",
+            "captain", "cap n", "plunder", "grog", "buccaneer", "blimey", "sea", "seas",
+            "ship", "sail", "parrot",
+        ),
+    ),
+}
+
+
+def get_persona(name: str) -> Persona:
+    """A known persona, or a generic one described by `name` (no marker words)."""
+    if name in PERSONAS:
+        return PERSONAS[name]
+    return Persona(
+        name,
+        f"Answer every question in the style of {name}. Answer in one or two sentences.",
+        f"in the style of {name}",
+    )
+
+
+@dataclass(frozen=True)
+class GenerationProfile:
+    """How a generation task is supervised and graded unless the config says otherwise."""
+
+    graders: tuple[str, ...]
+    weak_mode: str  # "prompted" (weak model + instruction) or "sft" (weak SFT on gold)
+    ceiling: str  # "gold_sft" or "prompted" (strong model + instruction)
+    instruction: str | None  # the intent, known to the supervisor and the ceiling only
+    max_new_tokens: int
+
+
+def profile_for(task: Task, persona: str = "pirate", judge: bool = False) -> GenerationProfile:
+    """Default supervision and graders for `task` (gsm, persona, or any prompts file)."""
+    if task.name == "gsm":
+        return GenerationProfile(("numeric",), "sft", "gold_sft", GSM_INSTRUCTION, 256)
+    if task.name == "persona":
+        p = get_persona(persona)
+        graders = ("contains",) + (("style_words",) if p.markers else ())
+        if judge:
+            graders += ("judge_content", "judge_style")
+        return GenerationProfile(graders, "prompted", "prompted", p.instruction, 64)
+    has_refs = has_references(task.df)
+    graders = ("contains",) if has_refs else ()
+    if judge:
+        graders += ("judge_quality",)
+    mode = "sft" if has_refs else "prompted"
+    return GenerationProfile(graders, mode, "gold_sft" if has_refs else "prompted", None, 256)
+
+
+def has_references(df: pd.DataFrame) -> bool:
+    if "target" not in df:
+        return False
+    return bool(df["target"].map(lambda t: bool(gold_text(t))).all())
+
+
+def gold_text(target) -> str:
+    """The first acceptable reference as a string ("" when none)."""
+    if isinstance(target, str):
+        return target.strip()
+    try:
+        items = [str(t) for t in target if str(t).strip()]
+    except TypeError:
+        return "" if target is None or pd.isna(target) else str(target)
+    return items[0].strip() if items else ""
+
+
+def gold_completions(df: pd.DataFrame) -> list[str]:
+    """Gold answers for SFT: the `solution` column, else the first reference."""
+    if "solution" in df:
+        return [str(s) for s in df["solution"]]
+    return [gold_text(t) for t in df["target"]]
+
+
+def check_prompts(task: Task) -> None:
+    """Raise `DataError` for empty prompts."""
+    empty = task.df["text"].astype(str).str.strip() == ""
+    if empty.any():
+        raise DataError(
+            f"task '{task.name}' has {int(empty.sum())} empty prompt(s), e.g. id "
+            f"'{task.df['id'][empty].iloc[0]}'"
+        )
+
+
+def _id(*parts) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def load_gsm(size: int = 2000, seed: int = 0) -> Task:
+    """reasoning-gym `gsm_symbolic`: GSM8K-style word problems from templates, offline."""
+    try:
+        import reasoning_gym
+    except ImportError:
+        raise DataError("task 'gsm' needs reasoning-gym: pip install reasoning-gym==0.1.25") from None
+    rows = []
+    for x in reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed):
+        rows.append(
+            {
+                "id": _id("gsm", x["question"]),
+                "text": x["question"],
+                "target": str(x["answer"]),
+                "solution": x["metadata"]["answer_cot"],
+            }
+        )
+    df = pd.DataFrame(rows).drop_duplicates("id").reset_index(drop=True)
+    return Task("gsm", "generation", df, [], "reasoning-gym gsm_symbolic word problems")
+
+
+def load_persona() -> Task:
+    """BIG-bench qa_wikidata facts as questions; references are the facts."""
+    from w2s.data.bigbench import load_bigbench
+
+    base = load_bigbench("qa_wikidata")
+    df = base.df.copy()
+    df["text"] = [f"Complete this sentence with the right fact: {t} ..." for t in df["text"]]
+    return Task(
+        "persona", "generation", df, [], "qa_wikidata facts, supervised by a weak persona"
+    )

@@ -1,0 +1,122 @@
+"""Graders of generated answers, by name: deterministic checks and LLM judges.
+
+Each grader maps (prompts, answers, references) to one score per answer under its
+metric name (`correct`, `content`, `style`, ...); NaN marks an answer it could not score.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from w2s.errors import UnknownNameError, W2SError
+from w2s.graders.deterministic import contains_reference, marker_score, numbers_match, references
+from w2s.graders.judge import CONTENT_RUBRIC, QUALITY_RUBRIC, STYLE_RUBRIC, LLMJudge, parse_score
+
+
+class Grader(ABC):
+    """Scores answers; `metric` names the score in metrics.json."""
+
+    name: ClassVar[str]
+    metric: ClassVar[str]
+    description: ClassVar[str] = ""
+    needs_reference: ClassVar[bool] = False
+    needs_judge: ClassVar[bool] = False
+
+    def __init__(self, judge: LLMJudge | None = None, persona: Any = None) -> None:
+        self.judge = judge
+        self.persona = persona
+
+    @abstractmethod
+    def score(
+        self, prompts: Sequence[str], answers: Sequence[str], refs: Sequence[Any]
+    ) -> np.ndarray:
+        """One score per answer."""
+
+
+class NumericMatch(Grader):
+    name, metric = "numeric", "correct"
+    description = "1 if the answer's final number equals the reference number"
+    needs_reference = True
+
+    def score(self, prompts, answers, refs):
+        return np.array([numbers_match(a, r) for a, r in zip(answers, refs, strict=True)])
+
+
+class ContainsReference(Grader):
+    name, metric = "contains", "correct"
+    description = "1 if any reference answer occurs in the answer (normalised, whole words)"
+    needs_reference = True
+
+    def score(self, prompts, answers, refs):
+        return np.array([contains_reference(a, r) for a, r in zip(answers, refs, strict=True)])
+
+
+class StyleWords(Grader):
+    name, metric = "style_words", "style_words"
+    description = "distinct persona marker words in the answer (0, 1/3, 2/3, 1)"
+
+    def score(self, prompts, answers, refs):
+        markers = getattr(self.persona, "markers", ())
+        if not markers:
+            raise W2SError(
+                f"grader 'style_words' has no marker words for persona "
+                f"'{getattr(self.persona, 'name', None)}'; use judge_style"
+            )
+        return np.array([marker_score(a, markers) for a in answers])
+
+
+class JudgeContent(Grader):
+    name, metric = "judge_content", "content"
+    description = "LLM judge: content correct vs the reference, 1-10"
+    needs_reference = needs_judge = True
+
+    def score(self, prompts, answers, refs):
+        return self.judge.rate(
+            [
+                CONTENT_RUBRIC.format(question=q, reference=" / ".join(references(r)), answer=a)
+                for q, a, r in zip(prompts, answers, refs, strict=True)
+            ]
+        )
+
+
+class JudgeStyle(Grader):
+    name, metric = "judge_style", "style"
+    description = "LLM judge: how strongly the answer speaks in the persona, 1-10"
+    needs_judge = True
+
+    def score(self, prompts, answers, refs):
+        desc = getattr(self.persona, "description", "in the intended style")
+        return self.judge.rate([STYLE_RUBRIC.format(answer=a, persona=desc) for a in answers])
+
+
+class JudgeQuality(Grader):
+    name, metric = "judge_quality", "quality"
+    description = "LLM judge: correct, helpful and clear, 1-10 (no reference needed)"
+    needs_judge = True
+
+    def score(self, prompts, answers, refs):
+        return self.judge.rate(
+            [QUALITY_RUBRIC.format(question=q, answer=a) for q, a in zip(prompts, answers, strict=True)]
+        )
+
+
+GRADERS: dict[str, type[Grader]] = {
+    g.name: g for g in (NumericMatch, ContainsReference, StyleWords, JudgeContent, JudgeStyle, JudgeQuality)
+}
+
+
+def get_grader(name: str, judge: LLMJudge | None = None, persona: Any = None) -> Grader:
+    """A grader by name; unknown names and judge graders without a judge are clear errors."""
+    if name not in GRADERS:
+        raise UnknownNameError(f"unknown grader '{name}' (graders: {', '.join(GRADERS)})")
+    cls = GRADERS[name]
+    if cls.needs_judge and judge is None:
+        raise W2SError(f"grader '{name}' needs a judge model: set generation.judge.model")
+    return cls(judge=judge, persona=persona)
+
+
+__all__ = ["GRADERS", "Grader", "LLMJudge", "get_grader", "parse_score"]

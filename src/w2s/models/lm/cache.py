@@ -1,0 +1,58 @@
+"""On-disk cache of generated texts and log-probs, keyed by model and request.
+
+One folder per model key (backend, model, revision, adapter); each write adds a JSON
+shard `{request hash: value}` atomically under a lock, so a killed run leaves no partial
+entry, reruns are free, and several processes can share the cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from w2s.cache import TMP_PREFIX, atomic_path, cache_dir, fingerprint, lock
+
+CACHE_VERSION = 1
+
+
+def request_key(*parts: Any) -> str:
+    """The hash of one request (prompt, parameters)."""
+    return fingerprint(CACHE_VERSION, *parts, length=24)
+
+
+class LMCache:
+    """Cached values of one model, loaded lazily; `get` misses re-scan for new shards."""
+
+    def __init__(self, model_key: str, root: Path | None = None) -> None:
+        self.root = (root or cache_dir() / "generations") / model_key
+        self._index: dict[str, Any] = {}
+        self._seen: set[str] = set()
+
+    def _refresh(self) -> None:
+        if not self.root.exists():
+            return
+        for shard in sorted(self.root.glob("*.json")):
+            if shard.name in self._seen or shard.name.startswith(TMP_PREFIX):
+                continue
+            try:
+                self._index.update(json.loads(shard.read_text()))
+            except (OSError, ValueError):
+                continue  # an unreadable shard is a miss, never a crash
+            self._seen.add(shard.name)
+
+    def get(self, keys: list[str]) -> dict[str, Any]:
+        """The cached values among `keys`."""
+        if any(k not in self._index for k in keys):
+            self._refresh()
+        return {k: self._index[k] for k in keys if k in self._index}
+
+    def put(self, values: dict[str, Any]) -> None:
+        """Store `values` as one new shard."""
+        if not values:
+            return
+        name = fingerprint(sorted(values), length=16) + ".json"
+        with lock(self.root / "store"), atomic_path(self.root / name) as tmp:
+            tmp.write_text(json.dumps(values, ensure_ascii=False))
+        self._seen.add(name)
+        self._index.update(values)

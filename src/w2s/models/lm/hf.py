@@ -1,0 +1,431 @@
+"""The `transformers` backend: zoo names, hub ids or local folders; bf16 on CPU.
+
+Generation is batched with left padding and the KV cache, prompts sorted by length so
+batches carry little padding. SFT trains a LoRA adapter (peft) with the loss on the
+completion tokens only; adapters are saved with a `w2s_adapter.json` and reload with
+`HFLanguageModel(base, adapter=folder)` or `HFLanguageModel.from_adapter(folder)`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from w2s.cache import atomic_path, cache_dir, fingerprint, lock
+from w2s.errors import DataError
+from w2s.models.encoders import quiet_hf, torch_dtype
+from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt, to_messages
+from w2s.progress import progress
+from w2s.zoo import resolve_model
+
+SFT_VERSION = 1
+ADAPTER_META = "w2s_adapter.json"
+LORA_DEFAULTS: dict[str, Any] = {
+    "r": 16,
+    "alpha": 32,
+    "dropout": 0.05,
+    "target_modules": "all-linear",
+    "epochs": 2,
+    "lr": 5e-4,
+    "batch_size": 4,
+    "max_length": 768,
+    "seed": 0,
+}
+
+
+class _StopOnStrings:
+    """A stopping criterion: a sequence is done once its new text holds a stop string."""
+
+    def __init__(self, tokenizer, start: int, stop: Sequence[str], tail: int = 24) -> None:
+        self.tokenizer, self.start, self.stop, self.tail = tokenizer, start, stop, tail
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kw) -> torch.Tensor:
+        new = input_ids[:, self.start :][:, -self.tail :]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool)
+
+
+class HFLanguageModel(LanguageModel):
+    """A causal LM run with transformers (optionally with a LoRA adapter)."""
+
+    def __init__(
+        self,
+        ref: str,
+        dtype: str = "bfloat16",
+        batch_size: int = 16,
+        max_length: int = 2048,
+        adapter: str | Path | None = None,
+        chat: bool | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.ref = ref
+        self.source = resolve_model(ref)
+        if self.source.kind != "causal_lm":
+            raise DataError(f"model '{ref}' is a {self.source.kind}, not a causal language model")
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.adapter = Path(adapter) if adapter else None
+        self.adapter_meta = _read_adapter_meta(self.adapter) if self.adapter else {}
+        self._model = None
+        self._tok = None
+        self._chat_override = chat
+        super().__init__(cache=cache)
+
+    @classmethod
+    def from_adapter(cls, folder: str | Path, **kw: Any) -> HFLanguageModel:
+        """Load the base named in the adapter's metadata, with the adapter on top."""
+        meta = _read_adapter_meta(Path(folder))
+        return cls(meta["base"], dtype=meta.get("dtype", "bfloat16"), adapter=folder, **kw)
+
+    @property
+    def key(self) -> str:
+        return fingerprint(
+            "hf",
+            self.source.revision,
+            self.dtype,
+            self._chat_override,
+            self.adapter_meta.get("fingerprint"),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.ref + (f"+lora:{self.adapter_meta.get('fingerprint', '')[:8]}" if self.adapter else "")
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            quiet_hf()
+            tok = AutoTokenizer.from_pretrained(self.source.path)
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            self._tok = tok
+        return self._tok
+
+    @property
+    def chat(self) -> bool:  # type: ignore[override]
+        if self._chat_override is not None:
+            return self._chat_override
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def _load_base(self):
+        from transformers import AutoModelForCausalLM
+
+        quiet_hf()
+        model = AutoModelForCausalLM.from_pretrained(self.source.path, dtype=torch_dtype(self.dtype))
+        return model
+
+    @property
+    def model(self):
+        if self._model is None:
+            model = self._load_base()
+            if self.adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(self.adapter))
+            self._model = model.eval()
+        return self._model
+
+    def close(self) -> None:
+        self._model = None
+        gc.collect()
+
+    def render(self, messages: list[Message]) -> str:
+        if self.chat:
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        return super().render(messages)
+
+    def _encode_prompt(self, messages: list[Message]) -> list[int]:
+        text = self.render(messages)
+        return self.tokenizer(text, add_special_tokens=not self.chat)["input_ids"]
+
+    def _end_ids(self) -> list[int]:
+        tok, ids = self.tokenizer, []
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for t in [tok.eos_token_id, *(gen_eos if isinstance(gen_eos, list) else [gen_eos])]:
+            if t is not None and t not in ids:
+                ids.append(int(t))
+        for name in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|endoftext|>"):
+            t = tok.convert_tokens_to_ids(name)
+            if isinstance(t, int) and t != tok.unk_token_id and t >= 0 and t not in ids:
+                ids.append(t)
+        return ids
+
+    # -- generation ------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _generate(self, chats: list[list[Message]], params: GenParams) -> list[list[str]]:
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        tok, model = self.tokenizer, self.model
+        room = max(1, self.max_length - params.max_new_tokens)
+        ids = [self._encode_prompt(c)[-room:] for c in chats]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        end_ids = self._end_ids()
+        pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=params.temperature > 0,
+            temperature=params.temperature if params.temperature > 0 else None,
+            top_p=None,
+            top_k=None,
+            num_return_sequences=params.n,
+            eos_token_id=end_ids,
+            pad_token_id=pad,
+        )
+        out: list[list[str]] = [[] for _ in chats]
+        bs = max(1, self.batch_size // params.n)
+        with progress() as bar:
+            job = bar.add_task(f"generating {self.name}", total=len(chats))
+            for b, start in enumerate(range(0, len(chats), bs)):
+                idx = order[start : start + bs]
+                width = max(len(ids[i]) for i in idx)
+                input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):
+                    input_ids[row, width - len(ids[i]) :] = torch.tensor(ids[i])
+                    mask[row, width - len(ids[i]) :] = 1
+                stopping = StoppingCriteriaList(
+                    [_StopOnStrings(tok, width, params.stop)] if params.stop else []
+                )
+                if params.temperature > 0:
+                    torch.manual_seed(params.seed * 100_003 + b)
+                seqs = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    generation_config=config,
+                    stopping_criteria=stopping,
+                )
+                texts = tok.batch_decode(seqs[:, width:], skip_special_tokens=True)
+                for row, i in enumerate(idx):
+                    out[i] = texts[row * params.n : (row + 1) * params.n]
+                bar.advance(job, len(idx))
+        return out
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _pair_ids(self, messages: list[Message], completion: str) -> tuple[list[int], list[int]]:
+        p = self._encode_prompt(messages)
+        if completion and not self.chat and not completion[0].isspace():
+            completion = " " + completion  # plain prompts end with "Answer:"
+        c = self.tokenizer(completion, add_special_tokens=False)["input_ids"] if completion else []
+        room = max(1, self.max_length - len(c))
+        return p[-room:], c
+
+    @torch.inference_mode()
+    def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:
+        tok, model = self.tokenizer, self.model
+        pairs = [self._pair_ids(m, c) for m, c in items]
+        order = np.argsort([len(p) + len(c) for p, c in pairs], kind="stable")
+        out = [0.0] * len(items)
+        pad = tok.pad_token_id
+        for start in range(0, len(items), self.batch_size):
+            idx = [i for i in order[start : start + self.batch_size] if pairs[i][1]]
+            if not idx:
+                continue
+            seqs = [pairs[i][0] + pairs[i][1] for i in idx]
+            width = max(map(len, seqs))
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, s in enumerate(seqs):
+                input_ids[row, : len(s)] = torch.tensor(s)
+                mask[row, : len(s)] = 1
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+            for row, i in enumerate(idx):
+                p, c = pairs[i]
+                pos = torch.arange(len(p) - 1, len(p) + len(c) - 1)
+                lp = logits[row, pos].float().log_softmax(-1)
+                out[i] = float(lp[torch.arange(len(c)), torch.tensor(c)].sum())
+        return out
+
+    # -- fine-tuning -----------------------------------------------------------------------
+
+    def completion_suffix(self, messages: list[Message], completion: str) -> str:
+        """The text after the prompt in a training example: answer plus end of turn."""
+        if self.chat:
+            prompt = self.render(messages)
+            full = self.tokenizer.apply_chat_template(
+                [*messages, {"role": "assistant", "content": completion}], tokenize=False
+            )
+            if full.startswith(prompt):
+                return full[len(prompt) :].rstrip("\n")
+            return completion + (self.tokenizer.eos_token or "")
+        return " " + completion.strip() + (self.tokenizer.eos_token or "")
+
+    def sft(
+        self,
+        pairs: Sequence[tuple[Prompt, str]],
+        out: str | Path | None = None,
+        system: str | None = None,
+        **params: Any,
+    ) -> HFLanguageModel:
+        """Train a LoRA adapter on (prompt, completion) pairs, loss on completion tokens.
+
+        `params` override `LORA_DEFAULTS` (r, alpha, dropout, target_modules, epochs, lr,
+        batch_size, max_length, seed). The adapter is content-addressed under the cache
+        (or saved to `out`); training the same pairs again loads the saved adapter.
+        Returns the tuned model; `train_losses` in its metadata holds per-epoch losses.
+        """
+        unknown = set(params) - set(LORA_DEFAULTS)
+        if unknown:
+            raise DataError(f"unknown SFT parameter(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}")
+        hp = {**LORA_DEFAULTS, **params}
+        if self.adapter:
+            raise DataError("sft() starts from a base model; this one already has an adapter")
+        if not pairs:
+            raise DataError("sft() needs at least one (prompt, completion) pair")
+        chats = [(to_messages(p, system), c) for p, c in pairs]
+        fp = fingerprint(SFT_VERSION, self.key, chats, hp, length=20)
+        folder = Path(out) if out else cache_dir() / "adapters" / fp
+        if (folder / ADAPTER_META).exists() and _read_adapter_meta(folder).get("fingerprint") == fp:
+            return self._tuned(folder)
+        with lock(folder):
+            if not (folder / ADAPTER_META).exists():
+                model, losses = self._train_lora(chats, hp)
+                with atomic_path(folder, directory=True) as tmp:
+                    model.save_pretrained(str(tmp))
+                    meta = {
+                        "base": self.ref,
+                        "base_revision": self.source.revision,
+                        "dtype": self.dtype,
+                        "fingerprint": fp,
+                        "n_pairs": len(chats),
+                        "params": hp,
+                        "train_losses": losses,
+                    }
+                    (tmp / ADAPTER_META).write_text(json.dumps(meta, indent=2))
+                tuned = self._tuned(folder)
+                tuned._model = model.eval()
+                return tuned
+        return self._tuned(folder)
+
+    def _tuned(self, folder: Path) -> HFLanguageModel:
+        return HFLanguageModel(
+            self.ref,
+            dtype=self.dtype,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            adapter=folder,
+            chat=self._chat_override,
+            cache=self._cache is not None,
+        )
+
+    def training_examples(
+        self, chats: list[tuple[list[Message], str]], max_length: int
+    ) -> list[tuple[list[int], list[int]]]:
+        """(input ids, labels) per pair; labels are -100 on the prompt tokens."""
+        tok, examples = self.tokenizer, []
+        for messages, completion in chats:
+            p = self._encode_prompt(messages)
+            c = tok(self.completion_suffix(messages, completion), add_special_tokens=False)[
+                "input_ids"
+            ][: max_length - 1]
+            p = p[-(max_length - len(c)) :]
+            examples.append((p + c, [-100] * len(p) + c))
+        return examples
+
+    def _train_lora(self, chats, hp: dict[str, Any]):
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(hp["seed"])
+        base = self._load_base()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = get_peft_model(
+                base,
+                LoraConfig(
+                    task_type="CAUSAL_LM",
+                    r=hp["r"],
+                    lora_alpha=hp["alpha"],
+                    lora_dropout=hp["dropout"],
+                    target_modules=hp["target_modules"],
+                ),
+            )
+        examples = self.training_examples(chats, hp["max_length"])
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=0.0)
+        gen = torch.Generator().manual_seed(hp["seed"])
+        pad = self.tokenizer.pad_token_id
+        losses: list[float] = []
+        steps = hp["epochs"] * math.ceil(len(examples) / hp["batch_size"])
+        model.train()
+        with progress() as bar:
+            job = bar.add_task(f"LoRA SFT {self.ref} ({len(examples)} pairs)", total=steps)
+            for _ in range(hp["epochs"]):
+                perm = torch.randperm(len(examples), generator=gen).tolist()
+                total, count = 0.0, 0
+                for start in range(0, len(perm), hp["batch_size"]):
+                    batch = [examples[i] for i in perm[start : start + hp["batch_size"]]]
+                    ids, labels, mask = _pad_right(batch, pad)
+                    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
+                    target = labels[:, 1:]
+                    nll = torch.nn.functional.cross_entropy(
+                        logits.float().reshape(-1, logits.shape[-1]),
+                        target.reshape(-1),
+                        ignore_index=-100,
+                        reduction="sum",
+                    )
+                    n_tok = int((target != -100).sum())
+                    opt.zero_grad()
+                    (nll / max(n_tok, 1)).backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    opt.step()
+                    total, count = total + float(nll.detach()), count + n_tok
+                    bar.advance(job)
+                losses.append(total / max(count, 1))
+        return model, losses
+
+    def completion_loss(self, pairs: Sequence[tuple[Prompt, str]], system: str | None = None) -> float:
+        """Mean per-token negative log-likelihood of the completions (with end of turn)."""
+        chats = [(to_messages(p, system), c) for p, c in pairs]
+        examples = self.training_examples(chats, self.max_length)
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for ids_list, labels_list in examples:
+                ids = torch.tensor([ids_list])
+                labels = torch.tensor([labels_list])
+                logits = self.model(input_ids=ids).logits[:, :-1]
+                target = labels[:, 1:]
+                total += float(
+                    torch.nn.functional.cross_entropy(
+                        logits.float().reshape(-1, logits.shape[-1]),
+                        target.reshape(-1),
+                        ignore_index=-100,
+                        reduction="sum",
+                    )
+                )
+                count += int((target != -100).sum())
+        return total / max(count, 1)
+
+
+def _pad_right(batch, pad: int):
+    width = max(len(x) for x, _ in batch)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (x, y) in enumerate(batch):
+        ids[row, : len(x)] = torch.tensor(x)
+        labels[row, : len(y)] = torch.tensor(y)
+        mask[row, : len(x)] = 1
+    return ids, labels, mask
+
+
+def _read_adapter_meta(folder: Path) -> dict[str, Any]:
+    meta = folder / ADAPTER_META
+    if not meta.exists():
+        raise DataError(f"'{folder}' is not a w2s adapter folder (no {ADAPTER_META})")
+    return json.loads(meta.read_text())
