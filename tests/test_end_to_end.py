@@ -130,3 +130,24 @@ def test_analyze_misfit_cli(first_run, w2s_cli, tmp_path):
     assert (tmp_path / "mf" / "gain_vs_misfit.png").exists()
     bad = w2s_cli("analyze", "misfit", str(tmp_path))
     assert bad.returncode == 2 and "not a finished run directory" in bad.stderr
+
+
+def test_three_class_task_end_to_end(tmp_path):
+    raw = {
+        "task": "bigbench:multiemo/reviews_sentence_en?classes=negative,neutral,positive",
+        "weak": "minilm-l6",
+        "strong": "smollm2-135m",
+        "methods": ["naive", "logconf"],
+        "data": {"n_weak_train": 150, "n_strong_train": 150, "n_val": 60, "n_test": 150},
+        "out": str(tmp_path / "k3"),
+    }
+    metrics = run_experiment(build_config(raw))
+    assert metrics["classes"] == ["negative", "neutral", "positive"]
+    pred = pd.read_parquet(tmp_path / "k3" / "predictions.parquet")
+    assert set(pred["gold"]) == {0, 1, 2} and len(pred["p_naive"].iloc[0]) == 3
+    for m in metrics["methods"].values():
+        assert 0.4 < m["auroc"] <= 1  # macro one-vs-rest, above chance on real data
+        assert (
+            np.isfinite(m["pgr_auroc"])
+            or metrics["strong_ceiling"]["auroc"] == metrics["weak_floor"]["auroc"]
+        )

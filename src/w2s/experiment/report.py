@@ -125,6 +125,42 @@ def write_predictions(
         df.to_parquet(tmp, index=False)
 
 
+def analysis_lines(metrics: dict[str, Any]) -> list[str]:
+    """Misfit vs gain and coverage / pseudolabel correction, one row per method."""
+    methods = {n: m for n, m in metrics["methods"].items() if "misfit" in m and "coverage" in m}
+    if not methods:
+        return []
+    lines = [
+        "## Why the student differs from its teacher",
+        "",
+        "Misfit = KL(student || weak) on test (label-free); gain = weak minus student "
+        "cross-entropy on gold (Charikar et al.: gain >= misfit for a projection). Covered = "
+        "the half of test where the weak model is most confident (Lang et al.).",
+        "",
+        "| method | misfit (KL) | gain (CE) | gain (acc) | corrected weak mistakes (covered) "
+        "| student acc covered | student acc uncovered | weak acc uncovered |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in methods.items():
+        mf, cv = m["misfit"], m["coverage"]
+        lines.append(
+            f"| {name} | {_fmt(mf['misfit_kl'])} | {_fmt(mf['gain_cross_entropy'])} | "
+            f"{_fmt(mf['gain_accuracy'])} | {_fmt(cv.get('correction_rate'))} | "
+            f"{_fmt(cv.get('student_accuracy_covered'))} | "
+            f"{_fmt(cv.get('student_accuracy_uncovered'))} | "
+            f"{_fmt(cv.get('weak_accuracy_uncovered'))} |"
+        )
+    exp = metrics.get("expansion")
+    if exp:
+        lines += [
+            "",
+            f"Expansion in the strong model's feature space (10-NN): covered weak mistakes whose "
+            f"neighbours include a correctly labelled covered point: {_fmt(exp.get('bad_reach'))}; "
+            f"uncovered points reaching one: {_fmt(exp.get('uncovered_reach'))}.",
+        ]
+    return [*lines, ""]
+
+
 def write_report(path: Path, cfg: Any, metrics: dict[str, Any]) -> None:
     header, rows = table_lines(metrics)
     n = metrics["n"]
@@ -144,6 +180,7 @@ def write_report(path: Path, cfg: Any, metrics: dict[str, Any]) -> None:
         "",
         "![results](plots/results.png)",
         "",
+        *analysis_lines(metrics),
         "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in metrics.get("timing_s", {}).items()),
         "",
     ]

@@ -6,13 +6,27 @@ uses only the validation data it is given (weak labels in W2S), never gold.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
 from w2s.models.losses import get_loss
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run small torch ops on one thread: a probe's tiny matmuls are 20x slower with two
+    threads when another process competes for the cores (OpenMP spin-waits)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def to_soft(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -79,6 +93,10 @@ class Probe:
     ) -> Probe:
         """Train on labels `y` (indices or probabilities); keep the epoch that best agrees
         with `y_val` on `X_val` when given, else the last epoch."""
+        with one_thread():
+            return self._fit(X, y, sample_weight, X_val, y_val)
+
+    def _fit(self, X, y, sample_weight, X_val, y_val) -> Probe:
         X = np.asarray(X, dtype=np.float32)
         target = torch.from_numpy(to_soft(y, self.n_classes))
         w = (
@@ -111,7 +129,7 @@ class Probe:
                 opt.step()
                 step += 1
             if X_val is not None:
-                score = selection_score(val_t, self.predict_proba(X_val))
+                score = selection_score(val_t, self._predict(X_val))
                 self.history_.append(score)
                 if score > best:
                     best, best_state, self.best_epoch_ = (
@@ -123,8 +141,13 @@ class Probe:
             self.net_.load_state_dict(best_state)
         return self
 
-    @torch.inference_mode()
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, K)."""
+        with one_thread():
+            return self._predict(X)
+
+    @torch.inference_mode()
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         self.net_.eval()
         Xt = torch.from_numpy((np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_)
         return self.net_(Xt).softmax(-1).numpy()
