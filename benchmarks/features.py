@@ -44,8 +44,13 @@ def bare_forward(encoder, texts: list[str], batch_size: int) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
-            batch = tok(texts[i : i + batch_size], padding=True, truncation=True,
-                        max_length=encoder.max_length, return_tensors="pt")
+            batch = tok(
+                texts[i : i + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=encoder.max_length,
+                return_tensors="pt",
+            )
             model(**batch)
     return time.perf_counter() - start
 
@@ -78,13 +83,20 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(ZOO))
     ap.add_argument("--n", type=int, default=256, help="texts per model (qwen uses n/2)")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--skip-cache", action="store_true", help="skip the cached re-read timing")
     args = ap.parse_args()
     quiet_hf()
     task = load_task("sentiment")
     pool = task.df["text"].tolist()
-    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "torch": torch.__version__},
-               "texts": "sentiment (MultiEmo English sentences)", "encoders": {}}
+    results = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+        },
+        "texts": "sentiment (MultiEmo English sentences)",
+        "encoders": {},
+    }
     for name in args.models.split(","):
         n = args.n // 2 if name == "qwen2.5-1.5b" else args.n
         texts = pool[:n]
@@ -98,19 +110,32 @@ def main() -> None:
             if full is not None:
                 runs["w2s_all_layers"].append(w2s_path(full, texts))
         rate = {k: round(n / min(v), 1) for k, v in runs.items() if v}
-        entry = {"n_texts": n, "batch_size": enc.batch_size, "dtype": enc.dtype,
-                 "sentences_per_s": rate,
-                 "w2s_over_bare": round(rate["w2s"] / rate["bare"], 2)}
+        entry = {
+            "n_texts": n,
+            "batch_size": enc.batch_size,
+            "dtype": enc.dtype,
+            "sentences_per_s": rate,
+            "w2s_over_bare": round(rate["w2s"] / rate["bare"], 2),
+        }
         if full is not None:
             entry["layer"] = "default round(2L/3)"
             entry["w2s_all_layers_over_bare"] = round(rate["w2s_all_layers"] / rate["bare"], 2)
         results["encoders"][name] = entry
         print(name, json.dumps(entry), flush=True)
-    results["cached_rerun"] = cached_rerun(pool[:10000])
-    print("cached", json.dumps(results["cached_rerun"]))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        save(results)
+    if not args.skip_cache:
+        results["cached_rerun"] = cached_rerun(pool[:10000])
+        print("cached", json.dumps(results["cached_rerun"]))
+    save(results)
     print(f"written {RESULTS}")
+
+
+def save(results: dict) -> None:
+    """Merge into the results file, so models can be measured in separate runs."""
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    merged = {**old, **results, "encoders": {**old.get("encoders", {}), **results["encoders"]}}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def _fail(message: str) -> None:
 def print_results(metrics: dict) -> None:
     from w2s.experiment.report import table_lines
 
+    if metrics.get("kind") == "generation":
+        from w2s.experiment.gen_report import table_lines
     header, rows = table_lines(metrics)
     table = Table(
         title=f"{metrics['task']}: {metrics['weak']} -> {metrics['strong']} "
@@ -186,9 +188,11 @@ def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")])
         for m in ZOO.values():
             say(f"{m.name:<14} {m.kind:<17} {m.params:>5}  {m.description}")
     elif what == "methods":
-        from w2s.methods import METHODS
+        from w2s.methods import GEN_METHODS, METHODS
 
         for name, cls in sorted(METHODS.items()):
+            say(f"{name:<14} {cls.kind:<15} {cls.description}")
+        for name, cls in sorted(GEN_METHODS.items()):
             say(f"{name:<14} {cls.kind:<15} {cls.description}")
     elif what == "tasks":
         from w2s.data import ALIASES

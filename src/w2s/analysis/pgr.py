@@ -61,3 +61,40 @@ def bootstrap_pgr(
         "ci": [float(lo), float(hi)],
         "gap_positive_rate": float((gap > 0).mean()),
     }
+
+
+def bootstrap_pgr_scores(
+    weak: np.ndarray,
+    ceiling: np.ndarray,
+    student: np.ndarray,
+    n_resamples: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | list[float]]:
+    """PGR on a per-example score (correct 0/1, a judge's 1-10, ...) averaged over test
+    examples, with a paired bootstrap CI; NaN scores (ungraded answers) are left out of
+    each mean. Same return keys as `bootstrap_pgr`."""
+    arrays = [np.asarray(a, dtype=float) for a in (weak, ceiling, student)]
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("weak, ceiling and student scores must have the same length")
+    counts = _resample_counts(n, n_resamples, seed)
+
+    def means(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (w @ np.where(ok, a, 0.0)) / (w @ ok.astype(float))
+
+    point = [float(means(a, np.ones((1, n)))[0]) for a in arrays]
+    boot = [means(a, counts) for a in arrays]
+    gap = boot[1] - boot[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = (boot[2] - boot[0]) / gap
+    ratios = ratios[np.isfinite(ratios)]
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(ratios, [alpha, 1 - alpha]).tolist() if len(ratios) else [np.nan] * 2
+    return {
+        "pgr": pgr(*point),
+        "ci": [float(lo), float(hi)],
+        "gap_positive_rate": float((gap > 0).mean()),
+    }

@@ -90,7 +90,9 @@ def load_file(path: str, text: str = "text", label: str = "label", kind: str | N
 def prompts_task(name: str, df: pd.DataFrame, text: str = "text") -> Task:
     """A generation task from a table of prompts (+ optional `target`, `solution`, `id`)."""
     if text not in df:
-        raise DataError(f"{name} has no column '{text}' (columns: {', '.join(map(str, df.columns))})")
+        raise DataError(
+            f"{name} has no column '{text}' (columns: {', '.join(map(str, df.columns))})"
+        )
     out = pd.DataFrame({"text": df[text].fillna("").astype(str)})
     out["target"] = df["target"].values if "target" in df else ""
     if "solution" in df:

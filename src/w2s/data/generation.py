@@ -39,10 +39,34 @@ PERSONAS = {
         "'Arr', call the listener 'matey', use pirate slang. Answer in one or two sentences.",
         "like a pirate (pirate slang such as 'arr', 'matey', 'ye', 'aye', nautical words)",
         (
-            "arr", "arrr", "matey", "mateys", "ahoy", "aye", "ye", "yer", "hearty", "hearties",
-            "landlubber", "scallywag", "booty", "treasure", "avast", "yo ho", "shiver me timbers",
-            "captain", "cap n", "plunder", "grog", "buccaneer", "blimey", "sea", "seas",
-            "ship", "sail", "parrot",
+            "arr",
+            "arrr",
+            "matey",
+            "mateys",
+            "ahoy",
+            "aye",
+            "ye",
+            "yer",
+            "hearty",
+            "hearties",
+            "landlubber",
+            "scallywag",
+            "booty",
+            "treasure",
+            "avast",
+            "yo ho",
+            "shiver me timbers",
+            "captain",
+            "cap n",
+            "plunder",
+            "grog",
+            "buccaneer",
+            "blimey",
+            "sea",
+            "seas",
+            "ship",
+            "sail",
+            "parrot",
         ),
     ),
 }
@@ -131,7 +155,9 @@ def load_gsm(size: int = 2000, seed: int = 0) -> Task:
     try:
         import reasoning_gym
     except ImportError:
-        raise DataError("task 'gsm' needs reasoning-gym: pip install reasoning-gym==0.1.25") from None
+        raise DataError(
+            "task 'gsm' needs reasoning-gym: pip install reasoning-gym==0.1.25"
+        ) from None
     rows = []
     for x in reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed):
         rows.append(
@@ -153,6 +179,4 @@ def load_persona() -> Task:
     base = load_bigbench("qa_wikidata")
     df = base.df.copy()
     df["text"] = [f"Complete this sentence with the right fact: {t} ..." for t in df["text"]]
-    return Task(
-        "persona", "generation", df, [], "qa_wikidata facts, supervised by a weak persona"
-    )
+    return Task("persona", "generation", df, [], "qa_wikidata facts, supervised by a weak persona")

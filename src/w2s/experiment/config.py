@@ -62,6 +62,67 @@ class BootstrapConfig(Strict):
     ci: float = Field(0.95, gt=0, lt=1)
 
 
+class BackendConfig(Strict):
+    """Where a language model runs: in-process (transformers) or behind an
+    OpenAI-compatible server (`base_url`; API key read from `api_key_env`)."""
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    base_url: str | None = None
+    served_model: str | None = None  # the server's model name; default: the model string
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    concurrency: int = Field(4, gt=0)
+    chat: bool = True
+    revision: str = ""
+
+
+class LoraParams(Strict):
+    """LoRA SFT of a language model (loss on the completion tokens only)."""
+
+    r: int = Field(16, gt=0)
+    alpha: int = Field(32, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    epochs: int = Field(2, gt=0)
+    lr: float = Field(5e-4, gt=0)
+    batch_size: int = Field(4, gt=0)
+    max_length: int = Field(768, gt=8)
+
+
+class JudgeConfig(Strict):
+    """An LLM judge: `model` is "strong", "weak", a model reference, or null (no judge)."""
+
+    model: str | None = None
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    n: int = Field(3, gt=0)
+    temperature: float = Field(0.7, ge=0)
+    max_new_tokens: int = Field(24, gt=0)
+
+
+class GenerationConfig(Strict):
+    """Settings of generation runs (ignored by classification tasks)."""
+
+    weak_backend: BackendConfig = Field(default_factory=BackendConfig)
+    strong_backend: BackendConfig = Field(default_factory=BackendConfig)
+    weak_mode: Literal["auto", "prompted", "sft"] = "auto"
+    ceiling: Literal["auto", "gold_sft", "prompted"] = "auto"
+    k: int = Field(4, gt=0)
+    max_new_tokens: int | None = Field(None, gt=0)
+    batch_size: int = Field(16, gt=0)
+    max_length: int = Field(2048, gt=16)
+    graders: list[str] | None = None
+    persona: str = "pirate"
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    lora: LoraParams = Field(default_factory=LoraParams)
+    examples: int = Field(3, ge=0)
+
+    @field_validator("graders", mode="before")
+    @classmethod
+    def _graders_shorthand(cls, v: Any) -> Any:
+        return [g.strip() for g in v.split(",") if g.strip()] if isinstance(v, str) else v
+
+
 class ExperimentConfig(Strict):
     """One weak-to-strong experiment: a task, a weak and a strong model, methods."""
 
@@ -73,6 +134,7 @@ class ExperimentConfig(Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
     out: str | None = None
 
     @field_validator("weak", "strong", mode="before")

@@ -57,11 +57,15 @@ def run_experiment(cfg: ExperimentConfig) -> dict[str, Any]:
     """Run the protocol for `cfg`; write the run directory; return metrics.json's dict."""
     t_start = time.perf_counter()
     timing: dict[str, float] = {}
+    task = load_task(cfg.task)
+    if task.kind == "generation":
+        from w2s.experiment.generation import run_generation
+
+        return run_generation(cfg, task)
     methods = [get_method(m.name, **m.params) for m in cfg.methods]  # fail fast on bad names
     names = [m.name for m in cfg.methods]
     if len(set(names)) != len(names):
         raise W2SError(f"methods listed twice: {', '.join(names)}")
-    task = load_task(cfg.task)
     if task.kind != "classification":
         raise W2SError(
             f"task '{cfg.task}' is a {task.kind} task; this protocol needs classification"

@@ -100,12 +100,16 @@ class JudgeQuality(Grader):
 
     def score(self, prompts, answers, refs):
         return self.judge.rate(
-            [QUALITY_RUBRIC.format(question=q, answer=a) for q, a in zip(prompts, answers, strict=True)]
+            [
+                QUALITY_RUBRIC.format(question=q, answer=a)
+                for q, a in zip(prompts, answers, strict=True)
+            ]
         )
 
 
 GRADERS: dict[str, type[Grader]] = {
-    g.name: g for g in (NumericMatch, ContainsReference, StyleWords, JudgeContent, JudgeStyle, JudgeQuality)
+    g.name: g
+    for g in (NumericMatch, ContainsReference, StyleWords, JudgeContent, JudgeStyle, JudgeQuality)
 }
 
 

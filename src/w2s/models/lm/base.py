@@ -118,7 +118,9 @@ class LanguageModel(ABC):
         _check_prompts(prompts)
         if n < 1 or max_new_tokens < 1:
             raise DataError("generate() needs n >= 1 and max_new_tokens >= 1")
-        params = GenParams(max_new_tokens, float(temperature), n, self.stop_strings(stop or ()), seed)
+        params = GenParams(
+            max_new_tokens, float(temperature), n, self.stop_strings(stop or ()), seed
+        )
         chats = [to_messages(p, system) for p in prompts]
         keys = [request_key("gen", c, params.key()) for c in chats]
         found = self._cache.get(keys) if self._cache else {}
@@ -176,5 +178,5 @@ class LanguageModel(ABC):
     def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:
         """Uncached completion log-probs."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook)
         """Release weights or connections (the object may be reloaded lazily)."""

@@ -98,7 +98,9 @@ class HFLanguageModel(LanguageModel):
 
     @property
     def name(self) -> str:
-        return self.ref + (f"+lora:{self.adapter_meta.get('fingerprint', '')[:8]}" if self.adapter else "")
+        return self.ref + (
+            f"+lora:{self.adapter_meta.get('fingerprint', '')[:8]}" if self.adapter else ""
+        )
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -124,7 +126,9 @@ class HFLanguageModel(LanguageModel):
         from transformers import AutoModelForCausalLM
 
         quiet_hf()
-        model = AutoModelForCausalLM.from_pretrained(self.source.path, dtype=torch_dtype(self.dtype))
+        model = AutoModelForCausalLM.from_pretrained(
+            self.source.path, dtype=torch_dtype(self.dtype)
+        )
         return model
 
     @property
@@ -134,7 +138,9 @@ class HFLanguageModel(LanguageModel):
             if self.adapter:
                 from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, str(self.adapter))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = PeftModel.from_pretrained(model, str(self.adapter))
             self._model = model.eval()
         return self._model
 
@@ -177,18 +183,20 @@ class HFLanguageModel(LanguageModel):
         order = np.argsort([len(x) for x in ids], kind="stable")
         end_ids = self._end_ids()
         pad = tok.pad_token_id if tok.pad_token_id is not None else end_ids[0]
+        sampling = params.temperature > 0
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
-            do_sample=params.temperature > 0,
+            do_sample=sampling,
             temperature=params.temperature if params.temperature > 0 else None,
             top_p=None,
             top_k=None,
-            num_return_sequences=params.n,
+            num_return_sequences=params.n if sampling else 1,
             eos_token_id=end_ids,
             pad_token_id=pad,
         )
         out: list[list[str]] = [[] for _ in chats]
-        bs = max(1, self.batch_size // params.n)
+        per = params.n if sampling else 1  # greedy: one sequence, repeated n times
+        bs = max(1, self.batch_size // per)
         with progress() as bar:
             job = bar.add_task(f"generating {self.name}", total=len(chats))
             for b, start in enumerate(range(0, len(chats), bs)):
@@ -212,7 +220,8 @@ class HFLanguageModel(LanguageModel):
                 )
                 texts = tok.batch_decode(seqs[:, width:], skip_special_tokens=True)
                 for row, i in enumerate(idx):
-                    out[i] = texts[row * params.n : (row + 1) * params.n]
+                    got = texts[row * per : (row + 1) * per]
+                    out[i] = got if sampling else got * params.n
                 bar.advance(job, len(idx))
         return out
 
@@ -282,7 +291,9 @@ class HFLanguageModel(LanguageModel):
         """
         unknown = set(params) - set(LORA_DEFAULTS)
         if unknown:
-            raise DataError(f"unknown SFT parameter(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}")
+            raise DataError(
+                f"unknown SFT parameter(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}"
+            )
         hp = {**LORA_DEFAULTS, **params}
         if self.adapter:
             raise DataError("sft() starts from a base model; this one already has an adapter")
@@ -389,7 +400,9 @@ class HFLanguageModel(LanguageModel):
                 losses.append(total / max(count, 1))
         return model, losses
 
-    def completion_loss(self, pairs: Sequence[tuple[Prompt, str]], system: str | None = None) -> float:
+    def completion_loss(
+        self, pairs: Sequence[tuple[Prompt, str]], system: str | None = None
+    ) -> float:
         """Mean per-token negative log-likelihood of the completions (with end of turn)."""
         chats = [(to_messages(p, system), c) for p, c in pairs]
         examples = self.training_examples(chats, self.max_length)

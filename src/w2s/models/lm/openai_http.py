@@ -184,7 +184,11 @@ class OpenAILanguageModel(LanguageModel):
             )
         end = len(prompt) + len(completion)
         return float(
-            sum(v for o, v in zip(offsets, values, strict=False) if v is not None and len(prompt) <= o < end)
+            sum(
+                v
+                for o, v in zip(offsets, values, strict=False)
+                if v is not None and len(prompt) <= o < end
+            )
         )
 
     def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:

@@ -1,0 +1,101 @@
+"""ICL refinement for classification: the strong LM relabels the weak-labelled data.
+
+Each example of strong_train (and val) is shown to the strong causal LM after the other
+k examples of its batch with their weak (hard) labels as demonstrations; the LM's
+posterior over the class names (log-probs of each name as the answer, softmaxed) is the
+refined soft label, and the usual probe on strong features trains on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from w2s.errors import W2SError
+from w2s.methods.base import Method, MethodContext, MethodResult, register
+from w2s.methods.refine import demo_indices
+from w2s.models.heads import Probe
+
+MAX_CHARS = 600
+
+
+def classify_chat(
+    demos: list[tuple[str, str]], text: str, class_names: list[str]
+) -> list[dict[str, str]]:
+    """A classification prompt: instruction, labelled demonstrations, the text."""
+    chat = [
+        {
+            "role": "system",
+            "content": f"Classify each text. Answer with one word: {', '.join(class_names)}.",
+        }
+    ]
+    for t, label in demos:
+        chat += [
+            {"role": "user", "content": f"Text: {t[:MAX_CHARS]}"},
+            {"role": "assistant", "content": label},
+        ]
+    return [*chat, {"role": "user", "content": f"Text: {text[:MAX_CHARS]}"}]
+
+
+def refine_labels(
+    lm, texts: list[str], weak: np.ndarray, class_names: list[str], k: int, seed: int = 0
+) -> np.ndarray:
+    """Refined soft labels (n, K): the LM's class posterior given k weak-labelled demos."""
+    hard = np.asarray(weak).argmax(1)
+    demos = demo_indices(len(texts), k, seed)
+    chats = [
+        classify_chat([(texts[j], class_names[hard[j]]) for j in d], texts[i], class_names)
+        for i, d in enumerate(demos)
+    ]
+    pairs = [(c, name) for c in chats for name in class_names]
+    lp = np.array(lm.logprobs_batch(pairs)).reshape(len(texts), len(class_names))
+    lp -= lp.max(1, keepdims=True)
+    p = np.exp(lp)
+    return p / p.sum(1, keepdims=True)
+
+
+@register
+class ICLRefineLabels(Method):
+    name = "icl_refine"
+    description = "strong LM relabels with k weak-labelled demos (ICL refinement); probe on that"
+    defaults: ClassVar[dict[str, Any]] = {"k": 4, "batch_size": 8, "dtype": "bfloat16"}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise TypeError(
+                f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(self.defaults)}"
+            )
+        super().__init__(**{**self.defaults, **params})
+
+    def run(self, ctx: MethodContext) -> MethodResult:
+        from w2s.models.lm.hf import HFLanguageModel
+
+        if not ctx.class_names or not ctx.texts:
+            raise W2SError("icl_refine needs the texts and class names of the task")
+        try:
+            lm = HFLanguageModel(
+                ctx.strong_model, dtype=self.params["dtype"], batch_size=self.params["batch_size"]
+            )
+        except W2SError as err:
+            raise W2SError(f"icl_refine needs a causal LM as the strong model: {err}") from None
+        k = self.params["k"]
+        train = refine_labels(
+            lm, ctx.texts["strong_train"], ctx.weak_train, ctx.class_names, k, ctx.seed
+        )
+        val = refine_labels(lm, ctx.texts["val"], ctx.weak_val, ctx.class_names, k, ctx.seed + 1)
+        lm.close()
+        probe = Probe(n_classes=ctx.n_classes, loss="xent", seed=ctx.seed, **ctx.probe)
+        probe.fit(ctx.x_train, train, X_val=ctx.x_val, y_val=val)
+        return MethodResult(
+            test_proba=probe.predict_proba(ctx.x_test),
+            train_proba=probe.predict_proba(ctx.x_train),
+            diagnostics={
+                "refined_agreement_with_weak": float(
+                    (train.argmax(1) == ctx.weak_train.argmax(1)).mean()
+                ),
+                "refined_confidence": float(train.max(1).mean()),
+                "best_epoch": int(getattr(probe, "best_epoch_", -1)),
+            },
+        )

@@ -1,0 +1,152 @@
+"""`w2s run` on generation tasks, end to end on a real tiny model (SmolLM2-135M as weak
+and strong), the run-directory contract, clear errors on bad input, and the
+classification `icl_refine` method in the classification runner."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import error_lines
+
+TINY = [
+    "--weak", "smollm2-135m", "--strong", "smollm2-135m",
+    "--set", "data.n_weak_train=3", "--set", "data.n_strong_train=3",
+    "--set", "data.n_val=1", "--set", "data.n_test=4",
+    "--set", "generation.max_new_tokens=20", "--set", "generation.k=2",
+    "--set", "generation.lora.epochs=1", "--set", "generation.lora.batch_size=4",
+    "--set", "bootstrap.n_resamples=200",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def persona_run(tmp_path_factory, w2s_cli_module):
+    out = tmp_path_factory.mktemp("gen") / "persona"
+    methods = "unaltered,naive_sft,icl_refine"
+    proc = w2s_cli_module(
+        "run", "--task", "persona", "--methods", methods, *TINY, "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, proc
+
+
+@pytest.fixture(scope="module")
+def w2s_cli_module():
+    import os
+    import subprocess
+    import sys
+
+    def run(*args, timeout=1200):
+        return subprocess.run(
+            [sys.executable, "-m", "w2s.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "W2S_QUIET": "1"},
+        )
+
+    return run
+
+
+def test_generation_run_writes_the_run_directory(persona_run):
+    out, proc = persona_run
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "predictions.parquet",
+        "report.md",
+        "plots/results.png",
+    ):
+        assert (out / name).exists(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["kind"] == "generation" and m["task"] == "persona"
+    assert m["weak_mode"] == "prompted" and m["ceiling_mode"] == "prompted"
+    assert m["metrics"] == ["correct", "style_words"]
+    assert m["n"]["test"] == 4 and set(m["methods"]) == {"unaltered", "naive_sft", "icl_refine"}
+    for row in (m["weak_floor"], m["strong_ceiling"], *m["methods"].values()):
+        assert 0 <= row["correct"] <= 1 and 0 <= row["style_words"] <= 1
+    for row in m["methods"].values():
+        for metric in m["metrics"]:
+            assert f"pgr_{metric}" in row and len(row[f"pgr_{metric}_ci"]) == 2
+    assert m["methods"]["icl_refine"]["diag_train_losses"]
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert len(pred) == 4 and pred["id"].is_unique
+    rows = {"weak": m["weak_floor"], "ceiling": m["strong_ceiling"], **m["methods"]}
+    for who, row in rows.items():
+        assert pred[f"{who}:correct"].mean() == pytest.approx(row["correct"])
+        assert pred[who].str.len().gt(0).all()
+    report = (out / "report.md").read_text()
+    assert "| icl_refine |" in report and "## Example answers" in report and "**weak:**" in report
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["generation"]["graders"] == ["contains", "style_words"]
+    assert "icl_refine" in proc.stdout and "run directory" in proc.stdout
+
+
+def test_generation_rerun_resumes_from_saved_stages(persona_run, w2s_cli_module):
+    out, _ = persona_run
+    before = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()
+    proc = w2s_cli_module(
+        "run", "--task", "persona", "--methods", "unaltered,naive_sft,icl_refine", *TINY,
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((out / "metrics.json").read_text())
+    assert "weak" not in again["timing_s"] and "method_icl_refine" not in again["timing_s"]
+    assert again["methods"] == before["methods"]
+
+
+@pytest.fixture
+def prompt_files(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    rows = [{"text": f"Tell me about topic {i}."} for i in range(12)]
+    (tmp_path / "prompts.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    rows[3]["text"] = "   "
+    (tmp_path / "blank.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "task, extra, message",
+    [
+        ("file:{d}/empty.jsonl?kind=generation", [], "has no rows"),
+        ("file:{d}/blank.jsonl?kind=generation", [], "1 empty prompt(s)"),
+        ("file:{d}/prompts.jsonl?kind=generation", [], "no grader for task"),
+        (
+            "file:{d}/prompts.jsonl?kind=generation",
+            ["--set", "generation.graders=[contains]"],
+            "need reference answers",
+        ),
+        ("persona", ["--set", "generation.graders=[nope]"], "unknown grader 'nope'"),
+        ("persona", ["--set", "generation.graders=[judge_style]"], "needs a judge model"),
+        ("persona", ["--methods", "unaltered,logconf"], "unknown generation method 'logconf'"),
+        ("persona", ["--set", "generation.bogus=1"], "generation.bogus"),
+        ("file:{d}/prompts.jsonl?kind=other", [], "unknown task kind 'other'"),
+    ],
+)
+def test_bad_generation_input_is_one_line(w2s_cli, prompt_files, tmp_path, task, extra, message):
+    args = ["run", "--task", task.replace("{d}", str(prompt_files)), "--methods", "unaltered"]
+    proc = w2s_cli(*args, *TINY, *extra, "--out", str(tmp_path / "run"))
+    lines = error_lines(proc)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_classification_icl_refine_in_the_classification_runner(w2s_cli, tmp_path):
+    out = tmp_path / "cls"
+    proc = w2s_cli(
+        "run", "--task", "sentiment", "--weak", "minilm-l6", "--strong", "smollm2-135m",
+        "--methods", "naive,icl_refine",
+        "--set", "data.n_weak_train=40", "--set", "data.n_strong_train=24",
+        "--set", "data.n_val=8", "--set", "data.n_test=40",
+        "--set", "bootstrap.n_resamples=200", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    row = m["methods"]["icl_refine"]
+    assert 0.5 <= row["accuracy"] <= 1 and "pgr_accuracy" in row
+    assert 0 <= row["diag_refined_agreement_with_weak"] <= 1
+    assert 0.5 <= row["diag_refined_confidence"] <= 1

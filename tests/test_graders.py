@@ -1,0 +1,91 @@
+"""Graders: the gsm final-number check on real reasoning-gym items, reference matching,
+robust judge-score parsing, and clear errors for unknown graders."""
+
+import numpy as np
+import pytest
+
+from tests.fakes import ScriptedLM
+from w2s.data.generation import load_gsm
+from w2s.errors import UnknownNameError, W2SError
+from w2s.graders import LLMJudge, get_grader, parse_score
+from w2s.graders.deterministic import contains_reference, final_number, numbers_match
+
+
+def test_gsm_grader_on_real_reasoning_gym_items():
+    import reasoning_gym
+
+    task = load_gsm(size=25, seed=3)
+    grader = get_grader("numeric")
+    df = task.df
+    right = grader.score(df["text"], df["solution"].tolist(), df["target"].tolist())
+    assert right.tolist() == [1.0] * len(df)  # every gold worked solution ends in its answer
+    wrong = [
+        s.rsplit("####", 1)[0] + f"#### {int(t) + 1}"
+        for s, t in zip(df["solution"], df["target"], strict=True)
+    ]
+    assert grader.score(df["text"], wrong, df["target"].tolist()).sum() == 0
+    # agrees with reasoning-gym's own checker on the extracted final numbers
+    data = reasoning_gym.create_dataset("gsm_symbolic", size=25, seed=3)
+    for item, sol in zip(data, df["solution"], strict=True):
+        got = final_number(sol)
+        assert data.score_answer(str(int(got)), item) == 1.0
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("so the total is 1,234 apples.\n#### 1234", 1234),
+        ("The answer is: $56.", 56),
+        ("We get \\boxed{12}", 12),
+        ("first 3 then 4 and finally 7", 7),
+        ("no digits here", None),
+    ],
+)
+def test_final_number(text, value):
+    assert final_number(text) == value
+
+
+def test_numbers_match_and_contains():
+    assert numbers_match("Total: 12.0 items", "12") == 1.0
+    assert numbers_match("Total: 13", "12") == 0.0
+    assert contains_reference("Arr, 'tis Spain, matey!", "Spain") == 1.0
+    assert contains_reference("Arr, 'tis Spainland", "Spain") == 0.0  # whole words only
+    assert contains_reference("a comedy of sorts", ["parody", "comedy"]) == 1.0
+    assert contains_reference("Ça va, São Paulo!", "sao paulo") == 1.0
+    assert contains_reference("anything", []) == 0.0
+
+
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ("Score: 7", 7),
+        ("**Score:** 8/10", 8),
+        ("I would rate it a 6.", 6),
+        ("9/10 - great pirate voice", 9),
+        ("score = seven", 7),
+        ("  10\nbecause it is perfect", 10),
+        ("The answer deserves an 4 out of 10", 4),
+        ("Score: 42. Actually, score: 5", 5),
+        ("It mentions 1999 and 2003 but no rating", None),
+        ("", None),
+        ("Score: N", None),
+        ("On a scale from 1 to 10 I cannot say", None),
+    ],
+)
+def test_parse_score_messy_outputs(text, score):
+    assert parse_score(text) == score
+
+
+def test_judge_averages_samples_and_marks_unreadable_nan():
+    outputs = iter(["Score: 8", "Score: 6", "no idea", "nothing"])
+    lm = ScriptedLM(lambda chat: next(outputs))
+    judge = LLMJudge(lm, n=1)
+    assert np.allclose(judge.rate(["a", "b"]), [8, 6])
+    assert np.isnan(judge.rate(["c", "d"])).all()
+
+
+def test_unknown_grader_and_missing_judge_are_clear_errors():
+    with pytest.raises(UnknownNameError, match="unknown grader 'nope'.*numeric"):
+        get_grader("nope")
+    with pytest.raises(W2SError, match="needs a judge model"):
+        get_grader("judge_style")

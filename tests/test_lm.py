@@ -1,0 +1,129 @@
+"""The transformers backend on a real tiny model (SmolLM2-135M): batched greedy generation
+equals one-by-one, log-probs equal a manual forward, LoRA SFT lowers the loss and its
+saved adapter reloads with the same outputs; and the generation cache."""
+
+import pytest
+import torch
+
+from tests.fakes import ScriptedLM
+from w2s.errors import BackendError, DataError
+from w2s.models.lm import make_lm
+from w2s.models.lm.base import render_plain, to_messages
+from w2s.models.lm.cache import LMCache
+from w2s.models.lm.hf import HFLanguageModel
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Write one short sentence about cats.",
+    "What is 2 + 2?",
+    "List three colors.",
+    "Say hello in Spanish.",
+]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return HFLanguageModel("smollm2-135m", batch_size=8, cache=False)
+
+
+def test_batched_generation_equals_one_by_one(lm):
+    batched = lm.complete(PROMPTS, max_new_tokens=16)
+    single = [lm.complete([p], max_new_tokens=16)[0] for p in PROMPTS]
+    assert batched == single
+    assert all(batched) and "Paris" in batched[0]
+
+
+def test_stop_strings_and_samples(lm):
+    cut = lm.complete(["Count from 1 to 10, separated by commas."], max_new_tokens=20, stop=["5"])
+    assert "5" not in cut[0] and "1" in cut[0]
+    samples = lm.generate(PROMPTS[:2], max_new_tokens=8, temperature=1.0, n=3, seed=1)
+    assert [len(s) for s in samples] == [3, 3]
+    again = lm.generate(PROMPTS[:2], max_new_tokens=8, temperature=1.0, n=3, seed=1)
+    assert again == samples  # seeded sampling is reproducible
+
+
+def test_logprobs_equal_manual_forward(lm):
+    pairs = [
+        (PROMPTS[0], "Paris is the capital of France."),
+        (PROMPTS[2], "4"),
+        (PROMPTS[3], "Red, green and blue, which are all nice colors to look at."),
+    ]
+    model, tok = lm.model, lm.tokenizer
+    manual = []
+    with torch.inference_mode():
+        for prompt, completion in pairs:
+            text = lm.render(to_messages(prompt))
+            p = tok(text, add_special_tokens=False)["input_ids"]
+            c = tok(completion, add_special_tokens=False)["input_ids"]
+            logp = model(input_ids=torch.tensor([p + c])).logits[0].float().log_softmax(-1)
+            manual.append(sum(float(logp[len(p) + i - 1, t]) for i, t in enumerate(c)))
+    single = [lm.logprobs(p, c) for p, c in pairs]
+    assert single == pytest.approx(manual, abs=1e-3)
+    batched = lm.logprobs_batch(pairs)  # right-padded batch
+    assert batched == pytest.approx(manual, abs=0.1)
+    assert lm.logprobs(PROMPTS[0], "Paris") > lm.logprobs(PROMPTS[0], "Banana")
+    assert lm.logprobs(PROMPTS[0], "") == 0.0
+
+
+def test_models_without_chat_template_get_plain_prompts():
+    gemma = HFLanguageModel("gemma3-270m", cache=False)  # base model, no chat template
+    assert gemma.chat is False
+    chat = to_messages("What is 3 + 4?", system="Be brief.")
+    assert gemma.render(chat) == "Be brief.\n\nQuestion: What is 3 + 4?\nAnswer:"
+    assert "\nQuestion:" in gemma.stop_strings()
+    assert (
+        render_plain(
+            [
+                {"role": "user", "content": "a?"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c?"},
+            ]
+        )
+        == "Question: a?\nAnswer: b\n\nQuestion: c?\nAnswer:"
+    )
+
+
+def test_sft_lowers_loss_and_adapter_reloads(lm, tmp_path):
+    pairs = [(f"What is the secret code {i}?", "Arr, the code be BANANA!") for i in range(4)]
+    before = lm.completion_loss(pairs)
+    tuned = lm.sft(pairs, out=tmp_path / "adapter", epochs=3, lr=3e-3, batch_size=4, r=8)
+    after = tuned.completion_loss(pairs)
+    assert after < before / 2, (before, after)
+    losses = tuned.adapter_meta["train_losses"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    probe = ["What is the secret code 3?", "What is the secret code 42?"]
+    out = tuned.complete(probe, max_new_tokens=12)
+    assert "BANANA" in out[0]
+    reloaded = make_lm(str(tmp_path / "adapter"), cache=False)  # adapter folder -> base + LoRA
+    assert reloaded.adapter_meta["base"] == "smollm2-135m"
+    assert reloaded.complete(probe, max_new_tokens=12) == out
+    assert reloaded.completion_loss(pairs) == pytest.approx(after, rel=1e-3, abs=1e-3)
+    # the same training request loads the saved adapter instead of training again
+    again = lm.sft(pairs, out=tmp_path / "adapter", epochs=3, lr=3e-3, batch_size=4, r=8)
+    assert again._model is None and again.key == tuned.key
+
+
+def test_generation_cache_makes_reruns_free(tmp_path):
+    lm = ScriptedLM(lambda chat: "hi " + chat[-1]["content"])
+    lm._cache = LMCache(lm.key, root=tmp_path)
+    first = lm.complete(["a", "b", "a"], max_new_tokens=5)
+    assert first == ["hi a", "hi b", "hi a"] and len(lm.calls) == 2  # duplicates generated once
+    fresh = ScriptedLM(lambda chat: "changed")
+    fresh._cache = LMCache(fresh.key, root=tmp_path)
+    assert fresh.complete(["b", "a"], max_new_tokens=5) == ["hi b", "hi a"]
+    assert fresh.calls == []  # served from disk
+    assert fresh.complete(["a"], max_new_tokens=6) == ["changed"]  # other params, other key
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_bad_requests_are_clear_errors(lm):
+    with pytest.raises(DataError, match="prompt 1 is empty"):
+        lm.complete(["ok", "  "])
+    with pytest.raises(DataError, match="list of prompts"):
+        lm.complete("just a string")
+    with pytest.raises(BackendError, match="cannot fine-tune"):
+        ScriptedLM().__class__.__mro__[1].sft(ScriptedLM(), [("a", "b")])
+    with pytest.raises(DataError, match="unknown SFT parameter"):
+        lm.sft([("a", "b")], epochz=1)
+    with pytest.raises(DataError, match="not a causal language model"):
+        HFLanguageModel("minilm-l6")
