@@ -7,12 +7,14 @@ W2S=${W2S:-.venv/bin/w2s}
 OUT=${1:-runs/ladder}
 MODELS=(smollm2-135m gemma3-270m qwen2.5-1.5b)
 for task in sentiment fever epistemic; do
+  sizes=(500 500 200 800)
+  [ "$task" = epistemic ] && sizes=(400 400 150 500)  # 1,482 examples after balancing
   for i in 0 1; do
     for j in $(seq $((i + 1)) 2); do
       weak=${MODELS[$i]} strong=${MODELS[$j]}
       "$W2S" run --task "$task" --weak "$weak" --strong "$strong" --methods naive,logconf \
-        --set data.n_weak_train=500 --set data.n_strong_train=500 \
-        --set data.n_val=200 --set data.n_test=800 \
+        --set data.n_weak_train=${sizes[0]} --set data.n_strong_train=${sizes[1]} \
+        --set data.n_val=${sizes[2]} --set data.n_test=${sizes[3]} \
         --out "$OUT/${task}__${weak}__${strong}"
     done
   done
