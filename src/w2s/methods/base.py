@@ -49,13 +49,22 @@ class Method(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     kind: ClassVar[str] = "classification"
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:
-        self.params = params
+        self.params = merge_params(self.defaults, params)
 
     @abstractmethod
     def run(self, ctx: MethodContext) -> MethodResult:
         """Train the student on the weak supervision in `ctx`."""
+
+
+def merge_params(defaults: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A method's parameters: its `defaults` overridden by `params`; unknown names are errors."""
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(defaults)}")
+    return {**defaults, **params}
 
 
 METHODS: dict[str, type[Method]] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from w2s.errors import UnknownNameError
+from w2s.methods.base import merge_params
 from w2s.models.lm import LanguageModel
 
 
@@ -52,12 +53,7 @@ class GenerationMethod(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(self.defaults)}"
-            )
-        self.params = {**self.defaults, **params}
+        self.params = merge_params(self.defaults, params)
 
     @abstractmethod
     def run(self, ctx: GenerationContext) -> GenerationResult:

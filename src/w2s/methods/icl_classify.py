@@ -61,14 +61,6 @@ class ICLRefineLabels(Method):
     description = "strong LM relabels with k weak-labelled demos (ICL refinement); probe on that"
     defaults: ClassVar[dict[str, Any]] = {"k": 4, "batch_size": 8, "dtype": "bfloat16"}
 
-    def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(self.defaults)}"
-            )
-        super().__init__(**{**self.defaults, **params})
-
     def run(self, ctx: MethodContext) -> MethodResult:
         from w2s.models.lm.hf import HFLanguageModel
 

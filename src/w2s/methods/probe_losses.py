@@ -3,7 +3,7 @@ labels with one of the field's losses (Burns et al. 2023; EleutherAI w2s)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from w2s.methods.base import Method, MethodContext, MethodResult, register
 from w2s.models.heads import Probe
@@ -14,15 +14,6 @@ class ProbeMethod(Method):
     weak-labelled validation data."""
 
     loss: ClassVar[str] = "xent"
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise TypeError(
-                f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(self.defaults)}"
-            )
-        super().__init__(**{**self.defaults, **params})
 
     def run(self, ctx: MethodContext) -> MethodResult:
         probe = Probe(
