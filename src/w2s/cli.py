@@ -191,9 +191,9 @@ def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")])
         from w2s.methods import GEN_METHODS, METHODS
 
         for name, cls in sorted(METHODS.items()):
-            say(f"{name:<14} {cls.kind:<15} {cls.description}")
+            say(f"{name:<16} {cls.kind:<15} {cls.description}")
         for name, cls in sorted(GEN_METHODS.items()):
-            say(f"{name:<14} {cls.kind:<15} {cls.description}")
+            say(f"{name:<16} {cls.kind:<15} {cls.description}")
     elif what == "tasks":
         from w2s.data import ALIASES
         from w2s.data.bigbench import catalogue
