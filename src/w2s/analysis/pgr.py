@@ -13,6 +13,22 @@ def pgr(weak: float, ceiling: float, student: float) -> float:
     return float((student - weak) / gap) if gap != 0 else float("nan")
 
 
+def _summarise(point: list[float], boot: list[np.ndarray], ci: float) -> dict:
+    """Point PGR, percentile CI over resamples with a non-zero gap, and the rate of
+    resamples where the ceiling beats the floor. `point`/`boot`: weak, ceiling, student."""
+    gap = boot[1] - boot[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = (boot[2] - boot[0]) / gap
+    ratios = ratios[np.isfinite(ratios)]
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(ratios, [alpha, 1 - alpha]).tolist() if len(ratios) else [np.nan] * 2
+    return {
+        "pgr": pgr(*point),
+        "ci": [float(lo), float(hi)],
+        "gap_positive_rate": float((gap > 0).mean()),
+    }
+
+
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     """(B, n) multiplicities of each test example in each bootstrap resample."""
     rng = np.random.default_rng(seed)
@@ -46,21 +62,7 @@ def bootstrap_pgr(
         boot = [auroc_resampled(gold, p, counts) for p in (weak, ceiling, student)]
     else:
         raise ValueError(f"unknown metric '{metric}'")
-    gap = boot[1] - boot[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (boot[2] - boot[0]) / gap
-    ratios = ratios[np.isfinite(ratios)]
-    alpha = (1 - ci) / 2
-    lo, hi = (
-        np.quantile(ratios, [alpha, 1 - alpha]).tolist()
-        if len(ratios)
-        else [float("nan"), float("nan")]
-    )
-    return {
-        "pgr": pgr(*point),
-        "ci": [float(lo), float(hi)],
-        "gap_positive_rate": float((gap > 0).mean()),
-    }
+    return _summarise(point, boot, ci)
 
 
 def bootstrap_pgr_scores(
@@ -87,14 +89,4 @@ def bootstrap_pgr_scores(
 
     point = [float(means(a, np.ones((1, n)))[0]) for a in arrays]
     boot = [means(a, counts) for a in arrays]
-    gap = boot[1] - boot[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = (boot[2] - boot[0]) / gap
-    ratios = ratios[np.isfinite(ratios)]
-    alpha = (1 - ci) / 2
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha]).tolist() if len(ratios) else [np.nan] * 2
-    return {
-        "pgr": pgr(*point),
-        "ci": [float(lo), float(hi)],
-        "gap_positive_rate": float((gap > 0).mean()),
-    }
+    return _summarise(point, boot, ci)
