@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from w2s.cache import atomic_path, write_json_atomic
-from w2s.experiment.report import _fmt
+from w2s.experiment.report import _fmt, markdown_table
 
 
 def rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -151,9 +151,7 @@ def write_report(
         "PGR = (method - weak) / (ceiling - weak) per metric; 95% CIs from a paired bootstrap "
         f"over test examples ({metrics['bootstrap']['n_resamples']} resamples).",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in body),
+        *markdown_table(header, body),
         "",
         "![results](plots/results.png)",
         "",

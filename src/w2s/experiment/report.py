@@ -60,6 +60,15 @@ def table_lines(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a Markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
 def plot_results(metrics: dict[str, Any], path: Path) -> None:
     """Bar plots: accuracy of floor / ceiling / methods, and each method's PGR with its CI."""
     import matplotlib
@@ -174,9 +183,7 @@ def write_report(path: Path, cfg: Any, metrics: dict[str, Any]) -> None:
         f"PGR = (student - weak) / (ceiling - weak); 95% CIs from a paired bootstrap over test "
         f"examples ({metrics['bootstrap']['n_resamples']} resamples).",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
+        *markdown_table(header, rows),
         "",
         "![results](plots/results.png)",
         "",
