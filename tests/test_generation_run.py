@@ -81,6 +81,33 @@ def test_generation_run_writes_the_run_directory(persona_run):
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["generation"]["graders"] == ["contains", "style_words"]
     assert "icl_refine" in proc.stdout and "run directory" in proc.stdout
+    # training-target quality on strong_train: naive SFT's targets are the weak answers
+    sup = m["supervision"]
+    assert set(sup) == {"weak", "naive_sft", "icl_refine"}
+    assert sup["naive_sft"] == sup["weak"] and set(sup["weak"]) == {"correct", "style_words"}
+    assert "## Training targets" in report
+
+
+def test_supervision_quality_grades_training_targets_against_gold():
+    from w2s.experiment.generation import supervision_quality
+    from w2s.graders import get_grader
+    from w2s.methods.generation import GenerationResult
+
+    st = pd.DataFrame({"text": ["1+1?", "2+2?", "3+3?", "4+4?"], "target": ["2", "4", "6", "8"]})
+    weak = ["#### 2", "#### 5", "#### 7", "#### 9"]
+    results = {
+        "naive_sft": GenerationResult({"test": []}, weak),
+        "icl_refine": GenerationResult({"test": []}, ["#### 2", "#### 4", "6", "#### 8"]),
+        "unaltered": GenerationResult({"test": []}),
+    }
+    graders = [get_grader("numeric"), get_grader("answer_format")]
+    sup = supervision_quality(graders, st, weak, results)
+    assert sup == {
+        "weak": {"correct": 0.25, "format": 1.0},
+        "naive_sft": {"correct": 0.25, "format": 1.0},
+        "icl_refine": {"correct": 1.0, "format": 0.75},
+    }
+    assert supervision_quality(graders, st.assign(target=None), weak, results) == {}
 
 
 def test_generation_rerun_resumes_from_saved_stages(persona_run, w2s_cli_module):

@@ -31,6 +31,21 @@ def test_gsm_grader_on_real_reasoning_gym_items():
         assert data.score_answer(str(int(got)), item) == 1.0
 
 
+def test_answer_format_grader_on_real_gsm_solutions():
+    df = load_gsm(size=10, seed=4).df
+    grader = get_grader("answer_format")
+    assert grader.metric == "format"
+    gold = grader.score(df["text"], df["solution"].tolist(), df["target"].tolist())
+    assert gold.tolist() == [1.0] * len(df)  # every gold solution ends on '#### N'
+    stripped = [
+        s.rsplit("####", 1)[0] + f"The answer is {t}."
+        for s, t in zip(df["solution"], df["target"], strict=True)
+    ]
+    assert grader.score(df["text"], stripped, df["target"].tolist()).sum() == 0
+    odd = ["#### 12 apples", "x\n  ####  -3.5  \nthanks", "#### ", "so ####7"]
+    assert grader.score([""] * 4, odd, [None] * 4).tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize(
     "text, value",
     [

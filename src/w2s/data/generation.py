@@ -97,7 +97,9 @@ class GenerationProfile:
 def profile_for(task: Task, persona: str = "pirate", judge: bool = False) -> GenerationProfile:
     """Default supervision and graders for `task` (gsm, persona, or any prompts file)."""
     if task.name == "gsm":
-        return GenerationProfile(("numeric",), "sft", "gold_sft", GSM_INSTRUCTION, 256)
+        return GenerationProfile(
+            ("numeric", "answer_format"), "sft", "gold_sft", GSM_INSTRUCTION, 256
+        )
     if task.name == "persona":
         p = get_persona(persona)
         graders = ("contains",) + (("style_words",) if p.markers else ())

@@ -129,6 +129,23 @@ def _quote(text: str, limit: int = 500) -> str:
     return "\n".join("> " + ln for ln in text.splitlines())
 
 
+def supervision_lines(supervision: dict[str, dict[str, float]]) -> list[str]:
+    """The training targets' quality on strong_train (post hoc, against gold) as a table."""
+    if not supervision:
+        return []
+    metrics = sorted({m for per in supervision.values() for m in per})
+    body = [[who, *(_val(per.get(m)) for m in metrics)] for who, per in supervision.items()]
+    return [
+        "## Training targets",
+        "",
+        "What each method trained on, graded on strong_train against gold after the run "
+        "(the methods never see gold); `weak` is what naive SFT imitates.",
+        "",
+        *markdown_table(["targets", *metrics], body),
+        "",
+    ]
+
+
 def write_report(
     path: Path,
     metrics: dict[str, Any],
@@ -155,6 +172,7 @@ def write_report(
         "",
         "![results](plots/results.png)",
         "",
+        *supervision_lines(metrics.get("supervision", {})),
     ]
     if examples:
         lines += ["## Example answers", ""]

@@ -227,6 +227,9 @@ def run_generation(cfg: ExperimentConfig, task: Task) -> dict[str, Any]:
         who: {gr.metric: gr.score(prompts["test"], ans, refs) for gr in graders}
         for who, ans in answers.items()
     }
+    supervision = supervision_quality(
+        graders, splits["strong_train"], weak_answers["strong_train"], results
+    )
     timing["grading"] = time.perf_counter() - t
     metrics = score_generation(
         cfg,
@@ -243,6 +246,7 @@ def run_generation(cfg: ExperimentConfig, task: Task) -> dict[str, Any]:
         graders=[gr.name for gr in graders],
         weak_diagnostics=weak_res.diagnostics,
         ceiling_diagnostics=ceil_res.diagnostics,
+        supervision=supervision,
     )
     timing["total"] = time.perf_counter() - t_start
     metrics["out"] = str(out)
@@ -251,6 +255,29 @@ def run_generation(cfg: ExperimentConfig, task: Task) -> dict[str, Any]:
     for lm in {id(x): x for x in (weak_lm, strong_lm, judge.lm if judge else weak_lm)}.values():
         lm.close()
     return metrics
+
+
+def supervision_quality(
+    graders: list[Grader],
+    strong_train: Any,
+    weak_answers: list[str],
+    results: dict[str, GenerationResult],
+) -> dict[str, dict[str, float]]:
+    """How good each method's training targets on `strong_train` were: the weak answers
+    (what naive SFT learns from) and e.g. the refined answers. A post-hoc diagnostic: gold
+    references are used here only, after training; judge graders are skipped for cost."""
+    cheap = [gr for gr in graders if not gr.needs_judge]
+    if not cheap or not has_references(strong_train):
+        return {}
+    prompts = strong_train["text"].astype(str).tolist()
+    refs = strong_train["target"].tolist()
+    targets = {"weak": weak_answers}
+    targets.update({n: r.train_targets for n, r in results.items() if r.train_targets})
+    return {
+        who: {gr.metric: float(np.mean(gr.score(prompts, ans, refs))) for gr in cheap}
+        for who, ans in targets.items()
+        if len(ans) == len(prompts)
+    }
 
 
 def _summary(answers: list[str], scores: dict[str, np.ndarray]) -> dict[str, float]:

@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from w2s.errors import UnknownNameError, W2SError
-from w2s.graders.deterministic import contains_reference, marker_score, numbers_match, references
+from w2s.graders.deterministic import (
+    contains_reference,
+    has_final_answer_line,
+    marker_score,
+    numbers_match,
+    references,
+)
 from w2s.graders.judge import CONTENT_RUBRIC, QUALITY_RUBRIC, STYLE_RUBRIC, LLMJudge, parse_score
 
 
@@ -44,6 +50,14 @@ class NumericMatch(Grader):
 
     def score(self, prompts, answers, refs):
         return np.array([numbers_match(a, r) for a, r in zip(answers, refs, strict=True)])
+
+
+class AnswerFormat(Grader):
+    name, metric = "answer_format", "format"
+    description = "1 if the answer ends on a GSM8K-style '#### <number>' line (the intended format)"
+
+    def score(self, prompts, answers, refs):
+        return np.array([has_final_answer_line(a) for a in answers])
 
 
 class ContainsReference(Grader):
@@ -109,7 +123,15 @@ class JudgeQuality(Grader):
 
 GRADERS: dict[str, type[Grader]] = {
     g.name: g
-    for g in (NumericMatch, ContainsReference, StyleWords, JudgeContent, JudgeStyle, JudgeQuality)
+    for g in (
+        NumericMatch,
+        AnswerFormat,
+        ContainsReference,
+        StyleWords,
+        JudgeContent,
+        JudgeStyle,
+        JudgeQuality,
+    )
 }
 
 

@@ -1,4 +1,5 @@
-"""Deterministic graders: final-number match, reference containment, persona markers."""
+"""Deterministic graders: final-number match, answer format, reference containment,
+persona markers."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def numbers_match(answer: str, reference: Any) -> float:
     if ref is None or got is None:
         return 0.0
     return float(abs(got - ref) <= 1e-6 * max(1.0, abs(ref)))
+
+
+def has_final_answer_line(answer: str) -> float:
+    """1.0 when the answer states its result on a GSM8K-style final line `#### <number>`."""
+    return float(bool(re.search(r"^\s*####\s*\$?\s*" + _NUM + r"\s*$", answer, re.MULTILINE)))
 
 
 def normalize(text: str) -> str:
