@@ -177,3 +177,18 @@ def test_classification_icl_refine_in_the_classification_runner(w2s_cli, tmp_pat
     assert 0.5 <= row["accuracy"] <= 1 and "pgr_accuracy" in row
     assert 0 <= row["diag_refined_agreement_with_weak"] <= 1
     assert 0.5 <= row["diag_refined_confidence"] <= 1
+
+
+def test_a_metric_that_scores_every_answer_alike_is_flagged():
+    import numpy as np
+
+    from w2s.experiment.generation import uninformative_metrics
+
+    scores = {
+        "weak": {"style": np.array([1.0, 1.0]), "correct": np.array([0.0, 1.0])},
+        "ceiling": {"style": np.array([1.0, np.nan]), "correct": np.array([1.0, 1.0])},
+    }
+    warnings = uninformative_metrics(scores, ["correct", "style"])
+    assert len(warnings) == 1 and "metric 'style' scored every answer 1" in warnings[0]
+    scores["ceiling"]["style"] = np.array([1.0, 9.0])
+    assert uninformative_metrics(scores, ["correct", "style"]) == []

@@ -170,6 +170,7 @@ def write_report(
         "",
         *markdown_table(header, body),
         "",
+        *(f"**Warning:** {w}" + "\n" for w in metrics.get("warnings", [])),
         "![results](plots/results.png)",
         "",
         *supervision_lines(metrics.get("supervision", {})),

@@ -252,6 +252,8 @@ def run_generation(cfg: ExperimentConfig, task: Task) -> dict[str, Any]:
     metrics["out"] = str(out)
     metrics["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
     write_generation_outputs(out, metrics, test, answers, scores, g.examples)
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     for lm in {id(x): x for x in (weak_lm, strong_lm, judge.lm if judge else weak_lm)}.values():
         lm.close()
     return metrics
@@ -278,6 +280,23 @@ def supervision_quality(
         for who, ans in targets.items()
         if len(ans) == len(prompts)
     }
+
+
+def uninformative_metrics(
+    scores: dict[str, dict[str, np.ndarray]], metric_names: list[str]
+) -> list[str]:
+    """A warning per metric that gave every answer of every predictor the same score (a
+    judge that always replies 'Score: 1' cannot separate anything; its PGRs mean nothing)."""
+    out = []
+    for metric in metric_names:
+        values = np.concatenate([np.asarray(per[metric], dtype=float) for per in scores.values()])
+        values = values[np.isfinite(values)]
+        if values.size > 1 and np.all(values == values[0]):
+            out.append(
+                f"metric '{metric}' scored every answer {values[0]:g}: the grader separated "
+                "nothing, so its PGRs are meaningless"
+            )
+    return out
 
 
 def _summary(answers: list[str], scores: dict[str, np.ndarray]) -> dict[str, float]:
@@ -312,6 +331,7 @@ def score_generation(
         "strong_ceiling": _summary(answers["ceiling"], scores["ceiling"]),
         "methods": {},
         "bootstrap": boot,
+        "warnings": uninformative_metrics(scores, metric_names),
     }
     weak_norm = [normalize(a) for a in answers["weak"]]
     for name in answers:

@@ -52,14 +52,17 @@ def parse_score(text: str, lo: float = 1, hi: float = 10) -> float | None:
 CONTENT_RUBRIC = (
     "Grade the CONTENT of an answer, ignoring its tone, voice or style.\n\n"
     "Question: {question}\nReference answer: {reference}\nAnswer to grade: {answer}\n\n"
-    "Is the answer's content correct and consistent with the reference? "
-    "Score from 1 (wrong or missing) to 10 (fully correct). Reply exactly as 'Score: N'."
+    "Does the answer give the same fact as the reference? Rate it from 10 (same fact, fully "
+    "correct) down to 1 (a different or missing fact). Reply exactly as 'Score: N'."
 )
+# Content and style rubrics name the top of the scale first: Qwen2.5-1.5B as judge replied
+# "Score: 1" to every answer, pirate or plain, when the scale was written 1 to 10, and
+# separated them when it was written 10 down to 1 (docs/results.md, persona run).
 STYLE_RUBRIC = (
     "Grade the STYLE of an answer, ignoring whether it is correct.\n\n"
     "Answer to grade: {answer}\n\n"
-    "How strongly does it speak {persona}? Score from 1 (not at all) to 10 (fully and "
-    "consistently). Reply exactly as 'Score: N'."
+    "How strongly does it speak {persona}? Rate it from 10 (fully and consistently) down "
+    "to 1 (not at all: plain ordinary English). Reply exactly as 'Score: N'."
 )
 QUALITY_RUBRIC = (
     "Grade an answer to a question.\n\nQuestion: {question}\nAnswer to grade: {answer}\n\n"
