@@ -86,6 +86,14 @@ def test_generation_run_writes_the_run_directory(persona_run):
     assert set(sup) == {"weak", "naive_sft", "icl_refine"}
     assert sup["naive_sft"] == sup["weak"] and set(sup["weak"]) == {"correct", "style_words"}
     assert "## Training targets" in report
+    # each method against naive SFT, paired per test example
+    assert m["baseline"] == "naive_sft" and "vs_naive_sft_correct" not in m["methods"]["naive_sft"]
+    for who in ("unaltered", "icl_refine"):
+        diff = (pred[f"{who}:correct"] - pred["naive_sft:correct"]).mean()
+        assert m["methods"][who]["vs_naive_sft_correct"] == pytest.approx(diff)
+        lo, hi = m["methods"][who]["vs_naive_sft_correct_ci"]
+        assert lo <= diff <= hi
+    assert "## Compared with naive_sft" in report
 
 
 def test_supervision_quality_grades_training_targets_against_gold():

@@ -83,3 +83,26 @@ def test_vectorised_resampled_auroc_matches_sklearn():
         fast = auroc_resampled(gold, proba, counts)
         slow = [auroc(gold, proba, c) for c in counts]
         np.testing.assert_allclose(fast, slow, atol=1e-10)
+
+
+def test_paired_difference_of_two_methods():
+    from w2s.analysis.pgr import bootstrap_difference
+
+    rng = np.random.default_rng(0)
+    b = rng.integers(0, 2, 400).astype(float)
+    a = b.copy()
+    a[:60] = 1.0  # a fixes some of b's misses and never breaks one
+    r = bootstrap_difference(a, b, n_resamples=2000, seed=1)
+    assert r["diff"] == pytest.approx((a - b).mean())
+    assert r["worse"] == 0 and r["better"] == int((b[:60] == 0).sum())
+    assert 0 < r["ci"][0] < r["diff"] < r["ci"][1]
+    # the CI matches the textbook percentile bootstrap of the paired mean
+    d = a - b
+    boots = [d[rng.integers(0, 400, 400)].mean() for _ in range(4000)]
+    assert r["ci"][0] == pytest.approx(np.quantile(boots, 0.025), abs=0.01)
+    assert r["ci"][1] == pytest.approx(np.quantile(boots, 0.975), abs=0.01)
+    # examples either side could not score are left out; a constant shift has no spread
+    same = bootstrap_difference([2.0, np.nan, 5.0], [1.0, 3.0, 4.0])
+    assert same["diff"] == 1.0 and same["ci"] == [1.0, 1.0] and same["better"] == 2
+    with pytest.raises(ValueError):
+        bootstrap_difference([1.0], [1.0, 2.0])

@@ -81,12 +81,39 @@ def bootstrap_pgr_scores(
     if any(len(a) != n for a in arrays):
         raise ValueError("weak, ceiling and student scores must have the same length")
     counts = _resample_counts(n, n_resamples, seed)
-
-    def means(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (w @ np.where(ok, a, 0.0)) / (w @ ok.astype(float))
-
-    point = [float(means(a, np.ones((1, n)))[0]) for a in arrays]
-    boot = [means(a, counts) for a in arrays]
+    point = [float(_finite_means(a, np.ones((1, n)))[0]) for a in arrays]
+    boot = [_finite_means(a, counts) for a in arrays]
     return _summarise(point, boot, ci)
+
+
+def _finite_means(a: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean of the finite entries of `a` under each row of resample multiplicities."""
+    ok = np.isfinite(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (counts @ np.where(ok, a, 0.0)) / (counts @ ok.astype(float))
+
+
+def bootstrap_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    n_resamples: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | int | list[float]]:
+    """Mean of `a - b` over examples both score (paired, e.g. two methods on one test set)
+    with a percentile bootstrap CI, and on how many examples `a` is better or worse."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError("paired scores must have the same length")
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    if d.size == 0:
+        return {"diff": float("nan"), "ci": [float("nan")] * 2, "better": 0, "worse": 0}
+    boot = _finite_means(d, _resample_counts(d.size, n_resamples, seed))
+    alpha = (1 - ci) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha]).tolist()
+    return {
+        "diff": float(d.mean()),
+        "ci": [float(lo), float(hi)],
+        "better": int((d > 0).sum()),
+        "worse": int((d < 0).sum()),
+    }

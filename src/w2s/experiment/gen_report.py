@@ -129,6 +129,37 @@ def _quote(text: str, limit: int = 500) -> str:
     return "\n".join("> " + ln for ln in text.splitlines())
 
 
+def _signed(x: float) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:+.3f}"
+
+
+def baseline_lines(metrics: dict[str, Any]) -> list[str]:
+    """Each method minus the baseline (naive SFT), paired per test example, with CIs."""
+    base = metrics.get("baseline")
+    if not base:
+        return []
+    names = metrics["metrics"]
+    body = []
+    for who, m in metrics["methods"].items():
+        if f"vs_{base}_{names[0]}" in m:
+            cells = []
+            for metric in names:
+                lo, hi = m[f"vs_{base}_{metric}_ci"]
+                cells.append(f"{_signed(m[f'vs_{base}_{metric}'])} [{_signed(lo)}, {_signed(hi)}]")
+            body.append([who, *cells])
+    if not body:
+        return []
+    return [
+        f"## Compared with {base}",
+        "",
+        f"Method minus {base} per metric, paired over test examples, with "
+        f"{100 * metrics['bootstrap']['ci']:.0f}% bootstrap CIs.",
+        "",
+        *markdown_table(["", *names], body),
+        "",
+    ]
+
+
 def supervision_lines(supervision: dict[str, dict[str, float]]) -> list[str]:
     """The training targets' quality on strong_train (post hoc, against gold) as a table."""
     if not supervision:
@@ -173,6 +204,7 @@ def write_report(
         *(f"**Warning:** {w}" + "\n" for w in metrics.get("warnings", [])),
         "![results](plots/results.png)",
         "",
+        *baseline_lines(metrics),
         *supervision_lines(metrics.get("supervision", {})),
     ]
     if examples:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from w2s.analysis.pgr import bootstrap_pgr_scores
+from w2s.analysis.pgr import bootstrap_difference, bootstrap_pgr_scores
 from w2s.cache import fingerprint
 from w2s.data.generation import (
     check_prompts,
@@ -49,6 +49,8 @@ from w2s.methods.generation import (
 from w2s.models.lm import LanguageModel, make_lm
 from w2s.progress import console
 
+# the method every other one is compared with, paired per test example (the paper's foil)
+BASELINE = "naive_sft"
 # split sizes for generation runs when the config leaves them unset (generation is slow)
 GEN_SIZES = {"weak_train": 64, "strong_train": 64, "val": 8, "test": 64}
 
@@ -332,6 +334,7 @@ def score_generation(
         "methods": {},
         "bootstrap": boot,
         "warnings": uninformative_metrics(scores, metric_names),
+        "baseline": BASELINE if BASELINE in scores else None,
     }
     weak_norm = [normalize(a) for a in answers["weak"]]
     for name in answers:
@@ -349,6 +352,11 @@ def score_generation(
             )
             m[f"pgr_{metric}"] = b["pgr"]
             m[f"pgr_{metric}_ci"] = b["ci"]
+        if name != BASELINE and BASELINE in scores:
+            for metric in metric_names:
+                d = bootstrap_difference(scores[name][metric], scores[BASELINE][metric], **boot)
+                m[f"vs_{BASELINE}_{metric}"] = d["diff"]
+                m[f"vs_{BASELINE}_{metric}_ci"] = d["ci"]
         m["same_as_weak"] = float(
             np.mean([normalize(a) == w for a, w in zip(answers[name], weak_norm, strict=True)])
         )
