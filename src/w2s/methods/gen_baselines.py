@@ -13,10 +13,6 @@ from w2s.methods.generation import (
 )
 
 
-def _losses(lm) -> list[float]:
-    return getattr(lm, "adapter_meta", {}).get("train_losses", [])
-
-
 @register_generation
 class Unaltered(GenerationMethod):
     name = "unaltered"
@@ -33,12 +29,10 @@ class NaiveSFT(GenerationMethod):
 
     def run(self, ctx: GenerationContext) -> GenerationResult:
         weak = ctx.weak_answers["strong_train"]
-        tuned = self.tune(ctx, ctx.prompts["strong_train"], weak)
-        try:
-            test = self.answer(tuned, ctx.prompts["test"], ctx)
-        finally:
-            tuned.close()
-        return GenerationResult({"test": test}, weak, {"train_losses": _losses(tuned)})
+        test, losses = self.answer_after_sft(
+            ctx.strong, ctx.prompts["strong_train"], weak, ctx.prompts["test"], ctx
+        )
+        return GenerationResult({"test": test}, weak, {"train_losses": losses})
 
 
 def _need_gold(ctx: GenerationContext, split: str, who: str) -> list[str]:
@@ -66,13 +60,9 @@ class Weak(GenerationMethod):
         diag: dict = {"mode": self.params["mode"]}
         if self.params["mode"] == "sft":
             gold = _need_gold(ctx, "weak_train", "weak_mode=sft")
-            pairs = list(zip(ctx.prompts["weak_train"], gold, strict=True))
-            lm = ctx.weak.sft(pairs, **ctx.lora)
-            diag["train_losses"] = _losses(lm)
-            try:
-                out = self.answer(lm, prompts, ctx)
-            finally:
-                lm.close()
+            out, diag["train_losses"] = self.answer_after_sft(
+                ctx.weak, ctx.prompts["weak_train"], gold, prompts, ctx
+            )
         elif self.params["mode"] == "prompted":
             out = self.answer(ctx.weak, prompts, ctx, system=ctx.instruction)
         else:
@@ -89,12 +79,10 @@ class GoldSFT(GenerationMethod):
 
     def run(self, ctx: GenerationContext) -> GenerationResult:
         gold = _need_gold(ctx, "strong_train", "gold_sft")
-        tuned = self.tune(ctx, ctx.prompts["strong_train"], gold)
-        try:
-            test = self.answer(tuned, ctx.prompts["test"], ctx)
-        finally:
-            tuned.close()
-        return GenerationResult({"test": test}, gold, {"train_losses": _losses(tuned)})
+        test, losses = self.answer_after_sft(
+            ctx.strong, ctx.prompts["strong_train"], gold, ctx.prompts["test"], ctx
+        )
+        return GenerationResult({"test": test}, gold, {"train_losses": losses})
 
 
 @register_generation

@@ -63,9 +63,22 @@ class GenerationMethod(ABC):
         """Greedy answers of `lm` to `prompts` with the run's token budget."""
         return lm.complete(prompts, max_new_tokens=ctx.max_new_tokens, **kw)
 
-    def tune(self, ctx: GenerationContext, prompts: list[str], targets: list[str]):
-        """The strong model LoRA-tuned on (prompt, target) pairs."""
-        return ctx.strong.sft(list(zip(prompts, targets, strict=True)), **ctx.lora)
+    def answer_after_sft(
+        self,
+        lm: LanguageModel,
+        train_prompts: list[str],
+        targets: list[str],
+        prompts: list[str],
+        ctx: GenerationContext,
+    ) -> tuple[list[str], list[float]]:
+        """Answers to `prompts` of `lm` LoRA-tuned on (train prompt, target) pairs, and
+        the tuning's losses; the tuned model is closed afterwards."""
+        tuned = lm.sft(list(zip(train_prompts, targets, strict=True)), **ctx.lora)
+        try:
+            answers = self.answer(tuned, prompts, ctx)
+        finally:
+            tuned.close()
+        return answers, getattr(tuned, "adapter_meta", {}).get("train_losses", [])
 
 
 GEN_METHODS: dict[str, type[GenerationMethod]] = {}

@@ -121,14 +121,12 @@ class Refinement(GenerationMethod):
             test = self.refine_test(ctx.strong, ctx)
             return GenerationResult({"test": test}, None, {"finetune": False})
         refined = self.refine(ctx.strong, ctx)
-        tuned = self.tune(ctx, ctx.prompts["strong_train"], refined)
-        try:
-            test = self.answer(tuned, ctx.prompts["test"], ctx)
-        finally:
-            tuned.close()
+        test, losses = self.answer_after_sft(
+            ctx.strong, ctx.prompts["strong_train"], refined, ctx.prompts["test"], ctx
+        )
         diag = {
             "refined_changed": _changed(refined, weak),
-            "train_losses": getattr(tuned, "adapter_meta", {}).get("train_losses", []),
+            "train_losses": losses,
             **getattr(self, "extra", {}),
         }
         return GenerationResult({"test": test}, refined, diag)
