@@ -19,14 +19,19 @@ def _summarise(point: list[float], boot: list[np.ndarray], ci: float) -> dict:
     gap = boot[1] - boot[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = (boot[2] - boot[0]) / gap
-    ratios = ratios[np.isfinite(ratios)]
-    alpha = (1 - ci) / 2
-    lo, hi = np.quantile(ratios, [alpha, 1 - alpha]).tolist() if len(ratios) else [np.nan] * 2
     return {
         "pgr": pgr(*point),
-        "ci": [float(lo), float(hi)],
+        "ci": _percentile_ci(ratios[np.isfinite(ratios)], ci),
         "gap_positive_rate": float((gap > 0).mean()),
     }
+
+
+def _percentile_ci(values: np.ndarray, ci: float) -> list[float]:
+    """The central `ci` percentile interval of bootstrap values (NaNs when there are none)."""
+    if not len(values):
+        return [float("nan")] * 2
+    alpha = (1 - ci) / 2
+    return [float(v) for v in np.quantile(values, [alpha, 1 - alpha])]
 
 
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -106,14 +111,10 @@ def bootstrap_difference(
     if a.shape != b.shape:
         raise ValueError("paired scores must have the same length")
     d = (a - b)[np.isfinite(a) & np.isfinite(b)]
-    if d.size == 0:
-        return {"diff": float("nan"), "ci": [float("nan")] * 2, "better": 0, "worse": 0}
-    boot = _finite_means(d, _resample_counts(d.size, n_resamples, seed))
-    alpha = (1 - ci) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha]).tolist()
+    boot = _finite_means(d, _resample_counts(d.size, n_resamples, seed)) if d.size else d
     return {
-        "diff": float(d.mean()),
-        "ci": [float(lo), float(hi)],
+        "diff": float(d.mean()) if d.size else float("nan"),
+        "ci": _percentile_ci(boot, ci),
         "better": int((d > 0).sum()),
         "worse": int((d < 0).sum()),
     }

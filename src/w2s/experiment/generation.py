@@ -352,11 +352,12 @@ def score_generation(
             )
             m[f"pgr_{metric}"] = b["pgr"]
             m[f"pgr_{metric}_ci"] = b["ci"]
-        if name != BASELINE and BASELINE in scores:
+        base = out["baseline"]
+        if base and name != base:
             for metric in metric_names:
-                d = bootstrap_difference(scores[name][metric], scores[BASELINE][metric], **boot)
-                m[f"vs_{BASELINE}_{metric}"] = d["diff"]
-                m[f"vs_{BASELINE}_{metric}_ci"] = d["ci"]
+                d = bootstrap_difference(scores[name][metric], scores[base][metric], **boot)
+                m[f"vs_{base}_{metric}"] = d["diff"]
+                m[f"vs_{base}_{metric}_ci"] = d["ci"]
         m["same_as_weak"] = float(
             np.mean([normalize(a) == w for a, w in zip(answers[name], weak_norm, strict=True)])
         )

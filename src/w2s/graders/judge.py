@@ -49,15 +49,15 @@ def parse_score(text: str, lo: float = 1, hi: float = 10) -> float | None:
     return in_range[0] if len(in_range) == 1 else None
 
 
+# Content and style rubrics name the top of the scale first: Qwen2.5-1.5B as judge replied
+# "Score: 1" to every answer, pirate or plain, when the scale was written 1 to 10, and
+# separated them when it was written 10 down to 1 (docs/results.md, persona run).
 CONTENT_RUBRIC = (
     "Grade the CONTENT of an answer, ignoring its tone, voice or style.\n\n"
     "Question: {question}\nReference answer: {reference}\nAnswer to grade: {answer}\n\n"
     "Does the answer give the same fact as the reference? Rate it from 10 (same fact, fully "
     "correct) down to 1 (a different or missing fact). Reply exactly as 'Score: N'."
 )
-# Content and style rubrics name the top of the scale first: Qwen2.5-1.5B as judge replied
-# "Score: 1" to every answer, pirate or plain, when the scale was written 1 to 10, and
-# separated them when it was written 10 down to 1 (docs/results.md, persona run).
 STYLE_RUBRIC = (
     "Grade the STYLE of an answer, ignoring whether it is correct.\n\n"
     "Answer to grade: {answer}\n\n"
