@@ -96,6 +96,24 @@ def test_generation_run_writes_the_run_directory(persona_run):
     assert "## Compared with naive_sft" in report
 
 
+def test_gsm_run_tunes_the_weak_supervisor_and_the_ceiling_on_gold(w2s_cli_module, tmp_path):
+    out = tmp_path / "gsm"
+    proc = w2s_cli_module(
+        "run", "--task", "gsm", "--methods", "naive_sft", *TINY, "--out", str(out)
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["weak_mode"] == "sft" and m["ceiling_mode"] == "gold_sft"
+    assert m["metrics"] == ["correct", "format"]
+    # the weak model, the ceiling and naive SFT were each LoRA-tuned and report losses
+    for diag in (m["weak_diagnostics"], m["ceiling_diagnostics"]):
+        assert diag["train_losses"] and all(x > 0 for x in diag["train_losses"])
+    assert m["methods"]["naive_sft"]["diag_train_losses"]
+    assert m["supervision"]["naive_sft"] == m["supervision"]["weak"]
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert pred["weak:format"].mean() == pytest.approx(m["weak_floor"]["format"])
+
+
 def test_supervision_quality_grades_training_targets_against_gold():
     from w2s.experiment.generation import supervision_quality
     from w2s.graders import get_grader
