@@ -1,15 +1,30 @@
-"""Shared fixtures. Tests use the real user cache (models and BIG-bench are fetched once)."""
+"""Shared fixtures. Each test session computes into its own fresh cache root
+(`W2S_CACHE`, a temporary folder), so results never depend on what the user's cache
+holds; verified downloads (zoo weights, the BIG-bench archive) are shared with the user's
+cache through `W2S_DOWNLOADS`, so models are fetched once per machine, not per session."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 os.environ.setdefault("W2S_QUIET", "1")
+os.environ.setdefault(
+    "W2S_DOWNLOADS", os.environ.get("W2S_CACHE") or platformdirs.user_cache_dir("w2s")
+)
+_SESSION_CACHE = tempfile.mkdtemp(prefix="w2s-test-cache-")
+os.environ["W2S_CACHE"] = _SESSION_CACHE
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def test_bad_requests_are_clear_errors(lm):
         lm.complete("just a string")
     with pytest.raises(BackendError, match="cannot fine-tune"):
         ScriptedLM().__class__.__mro__[1].sft(ScriptedLM(), [("a", "b")])
-    with pytest.raises(DataError, match="unknown SFT parameter"):
+    with pytest.raises(DataError, match="SFT: unknown parameter 'epochz'"):
         lm.sft([("a", "b")], epochz=1)
     with pytest.raises(DataError, match="not a causal language model"):
         HFLanguageModel("minilm-l6")

@@ -4,7 +4,7 @@ style inference, ask-to-improve; W2S methods never see gold answers."""
 import pytest
 
 from tests.fakes import ScriptedLM
-from w2s.methods import GenerationContext, get_generation_method
+from w2s.methods import GenerationContext, get_method
 from w2s.methods.refine import (
     demo_indices,
     extract_style,
@@ -68,7 +68,7 @@ def _ctx(lm, **kw):
 
 def test_icl_refine_tunes_on_refined_answers_not_weak_ones():
     lm = ScriptedLM(lambda chat: f"refined {len(chat)}")
-    res = get_generation_method("icl_refine").run(_ctx(lm))
+    res = get_method("icl_refine", "generation").run(_ctx(lm))
     assert res.answers["test"] == ["tuned"] * 3
     assert [p for p, _ in lm.tuned_on] == PROMPTS[:8]
     assert all(t.startswith("refined") for _, t in lm.tuned_on)
@@ -83,7 +83,7 @@ def test_infer_respond_states_a_style_then_answers_with_it_as_system_prompt():
         return f"[{chat[0]['content']}] ok"
 
     lm = ScriptedLM(reply)
-    res = get_generation_method("infer_respond", finetune=False).run(_ctx(lm))
+    res = get_method("infer_respond", "generation", finetune=False).run(_ctx(lm))
     assert res.answers["test"] == ["[The used style is: terse pirate.] ok"] * 3
     style_asks = [c for c in lm.calls if "The used style is" in c[-1]["content"]]
     assert style_asks and all("weak answer" in c[-1]["content"] for c in style_asks)
@@ -91,16 +91,26 @@ def test_infer_respond_states_a_style_then_answers_with_it_as_system_prompt():
 
 def test_ask_improve_shows_the_weak_answer():
     lm = ScriptedLM(lambda chat: "better")
-    res = get_generation_method("ask_improve", finetune=False).run(_ctx(lm))
+    res = get_method("ask_improve", "generation", finetune=False).run(_ctx(lm))
     assert res.answers["test"] == ["better"] * 3
     asks = [c[-1]["content"] for c in lm.calls]
     assert all(f"Answer: {a}" in q for q, a in zip(asks, ANSWERS[8:], strict=True))
 
 
-def test_unknown_method_param_is_an_error():
-    from w2s.errors import UnknownNameError
+def test_method_params_are_checked_before_any_work():
+    from w2s.errors import UnknownNameError, W2SError
 
-    with pytest.raises(UnknownNameError, match="unknown parameter"):
-        get_generation_method("icl_refine", kk=3)
-    with pytest.raises(UnknownNameError, match="unknown generation method 'nope'"):
-        get_generation_method("nope")
+    with pytest.raises(W2SError, match="method 'icl_refine': unknown parameter 'kk'"):
+        get_method("icl_refine", "generation", kk=3)
+    with pytest.raises(W2SError, match="method 'icl_refine': k: Input should be greater"):
+        get_method("icl_refine", "generation", k=0)
+    with pytest.raises(W2SError, match="method 'ask_improve': finetune: Input should be a valid"):
+        get_method("ask_improve", "generation", finetune="maybe")
+    with pytest.raises(W2SError, match="method 'logconf': aux_max: Input should be a valid"):
+        get_method("logconf", "classification", aux_max="abc")
+    with pytest.raises(W2SError, match="method 'logconf': warmup: Input should be greater"):
+        get_method("logconf", "classification", warmup=-3)
+    with pytest.raises(UnknownNameError, match="unknown method 'nope' for generation tasks"):
+        get_method("nope", "generation")
+    with pytest.raises(UnknownNameError, match="'naive' is for classification tasks"):
+        get_method("naive", "generation")

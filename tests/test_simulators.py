@@ -12,12 +12,12 @@ from w2s.analysis.simulators import SIMULATORS, run_simulator
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    return out, {name: run_simulator(name, out, seed=0, quick=True) for name in SIMULATORS}
+    return out, {name: run_simulator(name, out, seed=0, quick=True) for name in SIMULATORS.names()}
 
 
 def test_files_are_written(results):
     out, res = results
-    for name in SIMULATORS:
+    for name in SIMULATORS.names():
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert json.loads((out / f"{name}.json").read_text()) == res[name]
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,24 @@ import platformdirs
 from filelock import FileLock
 
 TMP_PREFIX = ".tmp-"
+CORRUPT_PREFIX = ".corrupt-"
 
 
 def cache_dir() -> Path:
     """The cache root: `$W2S_CACHE`, else the platform's user cache directory."""
     root = os.environ.get("W2S_CACHE") or platformdirs.user_cache_dir("w2s")
+    path = Path(root).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def download_dir() -> Path:
+    """Where verified downloads live (zoo models, the BIG-bench archive and its extracted
+    tasks): `$W2S_DOWNLOADS`, else the cache root. Separate from computed entries so that
+    a fresh cache (e.g. the test suite's) need not fetch gigabytes again."""
+    root = os.environ.get("W2S_DOWNLOADS")
+    if not root:
+        return cache_dir()
     path = Path(root).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -81,7 +96,60 @@ def atomic_path(final: Path, directory: bool = False) -> Iterator[Path]:
         raise
 
 
+def jsonable(obj: Any) -> Any:
+    """Plain JSON data: numpy scalars and arrays to Python, NaN and infinities to None
+    (strict JSON has no NaN; `null` is what every reader accepts)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` atomically."""
+    """Write strict JSON (NaN written as null) to `path` atomically."""
+    text = json.dumps(jsonable(data), indent=2, sort_keys=False, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=float) + "\n")
+        tmp.write_text(text + "\n")
+
+
+def quarantine(path: Path, reason: str) -> Path:
+    """Move a damaged cache entry aside (a name readers ignore) and warn in one line."""
+    from w2s.progress import warn
+
+    target = path.with_name(f"{CORRUPT_PREFIX}{int(time.time())}-{path.name}")
+    with contextlib.suppress(OSError):
+        os.replace(path, target)
+    warn(f"{reason}: moved aside to {target.name}; recomputing")
+    return target
+
+
+def check_out_dir(out: Path) -> None:
+    """Raise a one-line `W2SError` unless `out` can be (or is) a writable folder."""
+    from w2s.errors import W2SError
+
+    if out.exists() and not out.is_dir():
+        raise W2SError(f"output folder {out} is a file")
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise W2SError(f"output folder {out}: {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise W2SError(f"output folder {out}: cannot write in {probe} (permission denied)")
+
+
+def make_out_dir(out: Path) -> Path:
+    """`check_out_dir`, then create it; OS errors become one-line `W2SError`s."""
+    from w2s.errors import W2SError
+
+    check_out_dir(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise W2SError(f"cannot create output folder {out}: {err.strerror}") from None
+    return out

@@ -29,30 +29,24 @@ def _fail(message: str) -> None:
     raise W2SError(message)
 
 
-def print_results(metrics: dict) -> None:
-    from w2s.experiment.report import table_lines
-
-    if metrics.get("kind") == "generation":
-        from w2s.experiment.gen_report import table_lines
-    header, rows = table_lines(metrics)
-    table = Table(
-        title=f"{metrics['task']}: {metrics['weak']} -> {metrics['strong']} "
-        f"(test n={metrics['n']['test']})"
-    )
+def print_table(title: str, header: list[str], rows: list[list[str]], notes: list[str]) -> None:
+    """A results table on stdout, footnotes below it."""
+    table = Table(title=title)
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")
     for r in rows:
         table.add_row(*r)
     out_console.print(table)
+    for line in notes:
+        say(line)
 
 
 def _run(raw: dict, overrides: list[str]) -> dict:
-    from w2s.experiment.config import build_config
-    from w2s.experiment.runner import run_experiment
+    from w2s.experiment import build_config, make_protocol
 
-    cfg = build_config(raw, overrides)
-    metrics = run_experiment(cfg)
-    print_results(metrics)
+    protocol = make_protocol(build_config(raw, overrides))
+    metrics = protocol.run()
+    print_table(protocol.title(metrics), *protocol.table(metrics))
     say(f"run directory: {metrics['out']}")
     return metrics
 
@@ -165,7 +159,7 @@ def simulate(
 
     key = name.replace("-", "_")
     if key not in SIMULATORS:
-        names = ", ".join(n.replace("_", "-") for n in SIMULATORS)
+        names = ", ".join(n.replace("_", "-") for n in SIMULATORS.names())
         _fail(f"unknown simulator '{name}' (simulators: {names})")
     res = run_simulator(key, out, seed=seed, quick=quick)
     flat = {}
@@ -188,39 +182,48 @@ def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")])
         for m in ZOO.values():
             say(f"{m.name:<14} {m.kind:<17} {m.params:>5}  {m.description}")
     elif what == "methods":
-        from w2s.methods import GEN_METHODS, METHODS
+        from w2s.methods import method_listing
 
-        for name, cls in sorted(METHODS.items()):
-            say(f"{name:<16} {cls.kind:<15} {cls.description}")
-        for name, cls in sorted(GEN_METHODS.items()):
-            say(f"{name:<16} {cls.kind:<15} {cls.description}")
+        listing = method_listing()
+        width = max(len(name) for _, name, _, _ in listing)
+        for kind in ("classification", "generation"):
+            say(f"{kind} methods:")
+            for k, name, params, description in listing:
+                if k == kind:
+                    say(f"  {name:<{width}}  {description}" + (f" [{params}]" if params else ""))
     elif what == "tasks":
-        from w2s.data import ALIASES
+        from w2s.data import TASKS
         from w2s.data.bigbench import catalogue
 
-        for a in ALIASES.values():
-            say(f"{a.name:<40} alias      {a.description}")
+        for name, spec in TASKS.items():
+            say(f"{name:<40} {spec.kind:<14} {spec.description}")
         for r in catalogue().itertuples():
             if r.n_examples:
                 kind = str(r.kind).split(" ")[0]
-                say(f"{'bigbench:' + r.task:<40} {kind:<10} {r.n_examples} examples")
+                say(f"{'bigbench:' + r.task:<40} {kind:<14} {r.n_examples} examples")
     else:
         _fail(f"unknown list '{what}' (use tasks, models or methods)")
 
 
 def main() -> None:
     """Entry point: user errors become one red line on stderr and exit code 2."""
+    import click
+
     try:
-        app()
+        app(standalone_mode=False)
     except W2SError as err:
         _fail_plain(str(err))
-    except KeyboardInterrupt:
-        _fail_plain("interrupted (finished stages are saved; rerun to resume)")
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _fail_plain("interrupted (finished stages are saved; rerun to resume)", code=130)
+    except click.exceptions.ClickException as err:
+        _fail_plain(err.format_message(), code=2)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
 
 
-def _fail_plain(message: str) -> None:
+def _fail_plain(message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

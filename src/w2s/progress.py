@@ -50,3 +50,14 @@ def status(message: str) -> Iterator[None]:
     else:
         yield
     console.print(f"[green]done[/green] {message}")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (shown even when quiet: warnings are never noise)."""
+    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One informational line on stderr (silent under W2S_QUIET)."""
+    if not _quiet():
+        console.print(message, highlight=False, soft_wrap=True)

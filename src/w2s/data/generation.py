@@ -2,8 +2,8 @@
 (BIG-bench qa_wikidata answered in a persona), plus any prompts file.
 
 A generation task's rows hold `text` (the prompt), `target` (reference answer(s); may be
-empty) and optionally `solution` (a gold worked answer, used for gold SFT). Its
-`GenerationProfile` says how it is supervised and graded by default.
+empty) and optionally `solution` (a gold worked answer, used for gold SFT). How each is
+supervised and graded by default is declared in its `TaskSpec` (`w2s.data.registry`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,6 @@ import pandas as pd
 
 from w2s.data.task import Task
 from w2s.errors import DataError
-
-GSM_INSTRUCTION = (
-    "Solve the math word problem step by step, then give the final answer on its own line "
-    "as '#### <number>'."
-)
 
 
 @dataclass(frozen=True)
@@ -81,37 +76,6 @@ def get_persona(name: str) -> Persona:
         f"Answer every question in the style of {name}. Answer in one or two sentences.",
         f"in the style of {name}",
     )
-
-
-@dataclass(frozen=True)
-class GenerationProfile:
-    """How a generation task is supervised and graded unless the config says otherwise."""
-
-    graders: tuple[str, ...]
-    weak_mode: str  # "prompted" (weak model + instruction) or "sft" (weak SFT on gold)
-    ceiling: str  # "gold_sft" or "prompted" (strong model + instruction)
-    instruction: str | None  # the intent, known to the supervisor and the ceiling only
-    max_new_tokens: int
-
-
-def profile_for(task: Task, persona: str = "pirate", judge: bool = False) -> GenerationProfile:
-    """Default supervision and graders for `task` (gsm, persona, or any prompts file)."""
-    if task.name == "gsm":
-        return GenerationProfile(
-            ("numeric", "answer_format"), "sft", "gold_sft", GSM_INSTRUCTION, 256
-        )
-    if task.name == "persona":
-        p = get_persona(persona)
-        graders = ("contains",) + (("style_words",) if p.markers else ())
-        if judge:
-            graders += ("judge_content", "judge_style")
-        return GenerationProfile(graders, "prompted", "prompted", p.instruction, 64)
-    has_refs = has_references(task.df)
-    graders = ("contains",) if has_refs else ()
-    if judge:
-        graders += ("judge_quality",)
-    mode = "sft" if has_refs else "prompted"
-    return GenerationProfile(graders, mode, "gold_sft" if has_refs else "prompted", None, 256)
 
 
 def has_references(df: pd.DataFrame) -> bool:

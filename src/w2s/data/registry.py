@@ -7,88 +7,93 @@ Spec grammar: `<source>:<name>[?key=value&...]`, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from w2s.data.bigbench import load_bigbench, load_bigbench_union
 from w2s.data.files import load_file, load_hf
+from w2s.data.specs import TaskSpec, default_spec
 from w2s.data.task import Task
 from w2s.errors import UnknownNameError
+from w2s.registry import Registry
 
 _MULTIEMO_EN = [f"multiemo/{d}_sentence_en" for d in ("hotels", "medicine", "products", "reviews")]
-
-
-@dataclass(frozen=True)
-class Alias:
-    """A short name for a good default task."""
-
-    name: str
-    description: str
-    load: Callable[[], Task]
-
-
-ALIASES: dict[str, Alias] = {
-    a.name: a
-    for a in [
-        Alias(
-            "sentiment",
-            "English MultiEmo sentences, negative vs positive; 4 domains kept",
-            lambda: load_bigbench_union(_MULTIEMO_EN, ["negative", "positive"], "sentiment"),
-        ),
-        Alias(
-            "sentiment4",
-            "English MultiEmo sentences, 4 classes (ambivalent/negative/neutral/positive)",
-            lambda: load_bigbench_union(_MULTIEMO_EN, None, "sentiment4"),
-        ),
-        Alias(
-            "fever",
-            "FEVER claims, true vs false (BIG-bench fact_checker/fever)",
-            lambda: load_bigbench("fact_checker/fever"),
-        ),
-        Alias(
-            "vitaminc",
-            "VitaminC fact verification, 3 classes",
-            lambda: load_bigbench("vitaminc_fact_verification"),
-        ),
-        Alias(
-            "fallacies",
-            "formal fallacies (syllogisms with negation), valid vs invalid",
-            lambda: load_bigbench("formal_fallacies_syllogisms_negation"),
-        ),
-        Alias(
-            "movie-dialog",
-            "same or different speaker in movie dialogue",
-            lambda: load_bigbench("movie_dialog_same_or_different"),
-        ),
-        Alias(
-            "epistemic",
-            "epistemic reasoning, entailment vs non-entailment",
-            lambda: load_bigbench("epistemic_reasoning"),
-        ),
-        Alias(
-            "math-qa",
-            "elementary maths word problems, answer correct or not (binarised 5-way MC)",
-            lambda: load_bigbench("elementary_math_qa/question_only"),
-        ),
-        Alias(
-            "gsm",
-            "generation: GSM8K-style word problems (reasoning-gym gsm_symbolic), final number",
-            lambda: _generation("load_gsm"),
-        ),
-        Alias(
-            "persona",
-            "generation: qa_wikidata facts, weak supervisor answers as a persona (pirate)",
-            lambda: _generation("load_persona"),
-        ),
-    ]
-}
 
 
 def _generation(loader: str) -> Task:
     from w2s.data import generation
 
     return getattr(generation, loader)()
+
+
+TASKS: Registry[TaskSpec] = Registry("task")
+for _spec in [
+    TaskSpec(
+        "sentiment",
+        "English MultiEmo sentences, negative vs positive; 4 domains kept",
+        load=lambda: load_bigbench_union(_MULTIEMO_EN, ["negative", "positive"], "sentiment"),
+    ),
+    TaskSpec(
+        "sentiment4",
+        "English MultiEmo sentences, 4 classes (ambivalent/negative/neutral/positive)",
+        load=lambda: load_bigbench_union(_MULTIEMO_EN, None, "sentiment4"),
+    ),
+    TaskSpec(
+        "fever",
+        "FEVER claims, true vs false (BIG-bench fact_checker/fever)",
+        load=lambda: load_bigbench("fact_checker/fever"),
+    ),
+    TaskSpec(
+        "vitaminc",
+        "VitaminC fact verification, 3 classes",
+        load=lambda: load_bigbench("vitaminc_fact_verification"),
+    ),
+    TaskSpec(
+        "fallacies",
+        "formal fallacies (syllogisms with negation), valid vs invalid",
+        load=lambda: load_bigbench("formal_fallacies_syllogisms_negation"),
+    ),
+    TaskSpec(
+        "movie-dialog",
+        "same or different speaker in movie dialogue",
+        load=lambda: load_bigbench("movie_dialog_same_or_different"),
+    ),
+    TaskSpec(
+        "epistemic",
+        "epistemic reasoning, entailment vs non-entailment",
+        load=lambda: load_bigbench("epistemic_reasoning"),
+    ),
+    TaskSpec(
+        "math-qa",
+        "elementary maths word problems, answer correct or not (binarised 5-way MC)",
+        load=lambda: load_bigbench("elementary_math_qa/question_only"),
+    ),
+    TaskSpec(
+        "gsm",
+        "generation: GSM8K-style word problems (reasoning-gym gsm_symbolic), final number",
+        kind="generation",
+        load=lambda: _generation("load_gsm"),
+        graders=("numeric", "answer_format"),
+        weak_mode="sft",
+        ceiling="gold_sft",
+        instruction=(
+            "Solve the math word problem step by step, then give the final answer on its own "
+            "line as '#### <number>'."
+        ),
+    ),
+    TaskSpec(
+        "persona",
+        "generation: qa_wikidata facts, weak supervisor answers as a persona (pirate)",
+        kind="generation",
+        load=lambda: _generation("load_persona"),
+        graders=("contains", "style_words"),
+        judge_graders=("judge_content", "judge_style"),
+        weak_mode="prompted",
+        ceiling="prompted",
+        persona=True,
+        max_new_tokens=64,
+    ),
+]:
+    TASKS.add(_spec.name, _spec)
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
@@ -102,15 +107,29 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
 
 def load_task(spec: str) -> Task:
     """Load a task by spec; unknown names raise `UnknownNameError` listing what exists."""
+    return resolve_task(spec)[0]
+
+
+def resolve_task(spec: str) -> tuple[Task, TaskSpec]:
+    """The task of a spec string and its declared defaults (the kind's for non-aliases)."""
+    source, name, _ = parse_spec(spec.strip())
+    if source == "alias":
+        if name not in TASKS:
+            raise UnknownNameError(
+                f"unknown task '{spec}': use an alias ({', '.join(TASKS.names())}) or a source "
+                "prefix (bigbench:<task>, file:<path>, hf:<id or folder>); see `w2s list tasks`"
+            )
+        declared = TASKS.get(name)
+        return _load(spec), declared
+    task = _load(spec)
+    return task, default_spec(task)
+
+
+def _load(spec: str) -> Task:
     source, name, opts = parse_spec(spec.strip())
     classes = [c for c in opts.pop("classes", "").split(",") if c] or None
     if source == "alias":
-        if name not in ALIASES:
-            raise UnknownNameError(
-                f"unknown task '{spec}': use an alias ({', '.join(ALIASES)}) or a source prefix "
-                "(bigbench:<task>, file:<path>, hf:<id or folder>); see `w2s list tasks`"
-            )
-        task = ALIASES[name].load()
+        task = TASKS.get(name).load()
         return _subset(task, classes) if classes else task
     if source == "bigbench":
         return load_bigbench(name, classes)

@@ -30,8 +30,11 @@ def balanced_capacity(task: Task) -> int:
     return int(counts.min()) * task.n_classes
 
 
-def resolve_sizes(task: Task, sizes: dict[str, int | None]) -> dict[str, int]:
-    """Fill unspecified sizes: the default caps, scaled down to fit the task."""
+def resolve_sizes(
+    task: Task, sizes: dict[str, int | None], caps: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Fill unspecified sizes: the default `caps` (the task spec's), scaled down to fit."""
+    caps = caps or DEFAULT_CAPS
     fixed = {k: v for k, v in sizes.items() if v is not None}
     for k, v in fixed.items():
         if v <= 0:
@@ -46,11 +49,11 @@ def resolve_sizes(task: Task, sizes: dict[str, int | None]) -> dict[str, int]:
             )
     free = [k for k in SPLITS if k not in fixed]
     room = capacity - used
-    want = sum(DEFAULT_CAPS[k] for k in free)
+    want = sum(caps[k] for k in free)
     out = dict(fixed)
     for k in free:
         if want <= room:
-            out[k] = DEFAULT_CAPS[k]
+            out[k] = caps[k]
         else:
             share = _FRACTIONS[k] / sum(_FRACTIONS[f] for f in free)
             out[k] = int(max(room, 0) * share)
@@ -62,13 +65,18 @@ def resolve_sizes(task: Task, sizes: dict[str, int | None]) -> dict[str, int]:
     return {k: out[k] for k in SPLITS}
 
 
-def split_task(task: Task, sizes: dict[str, int | None], seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Split `task` into disjoint splits of the requested sizes.
+def split_task(
+    task: Task,
+    sizes: dict[str, int | None],
+    seed: int = 0,
+    caps: dict[str, int] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Split `task` into disjoint splits of the requested sizes (unset: `caps`, scaled).
 
     Rows are ordered by sha256(seed, id) (or group); classification splits take equal
     numbers per class (the remainder to the first classes). Same seed -> same splits.
     """
-    n = resolve_sizes(task, sizes)
+    n = resolve_sizes(task, sizes, caps)
     df = task.df.reset_index(drop=True)
     if "group" in df:
         return _split_groups(task, df, n, seed)

@@ -1,6 +1,7 @@
-"""The experiment layer: config, the protocol runner, run directories, reports."""
+"""The experiment layer: config, one protocol per task kind, run directories, reports."""
 
 from w2s.experiment.config import ExperimentConfig, build_config
-from w2s.experiment.runner import run_experiment
+from w2s.experiment.protocol import Protocol
+from w2s.experiment.runner import make_protocol, run_experiment
 
-__all__ = ["ExperimentConfig", "build_config", "run_experiment"]
+__all__ = ["ExperimentConfig", "Protocol", "build_config", "make_protocol", "run_experiment"]

@@ -15,16 +15,24 @@ from w2s.analysis.misfit import (
     misfit_report,
     plot_gain_vs_misfit,
 )
-from w2s.cache import write_json_atomic
+from w2s.cache import make_out_dir, write_json_atomic
 from w2s.errors import W2SError
+from w2s.experiment.outputs import is_finished_run
 
 
 def _load_run(run: Path) -> tuple[dict, pd.DataFrame]:
-    if not (run / "metrics.json").exists() or not (run / "predictions.parquet").exists():
+    """A finished classification run's metrics and predictions; one-line errors otherwise."""
+    if not is_finished_run(run) or not (run / "predictions.parquet").is_file():
         raise W2SError(f"{run} is not a finished run directory (no metrics.json/predictions)")
-    return json.loads((run / "metrics.json").read_text()), pd.read_parquet(
-        run / "predictions.parquet"
-    )
+    try:
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        pred = pd.read_parquet(run / "predictions.parquet")
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise W2SError(f"{run}: metrics.json or predictions are damaged ({reason})") from None
+    if not isinstance(metrics, dict) or "p_weak" not in pred or metrics.get("kind") == "generation":
+        raise W2SError(f"{run} is not a classification run (misfit needs class probabilities)")
+    return metrics, pred
 
 
 def misfit_table(runs: list[Path]) -> pd.DataFrame:
@@ -91,7 +99,7 @@ def analyze_misfit(runs: list[Path], out: Path, method: str = "naive") -> dict[s
         weaks = g["weak"].tolist()
         named = {f"{k}_weak": weaks[res[k]] for k in ("chosen", "best", "lowest_weak_error")}
         selection.append({"task": task, "strong": strong, "candidates": weaks, **res, **named})
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     table.to_csv(out / "misfit.csv", index=False)
     labels = [f"{r.task}: {r.weak}->{r.strong}" for r in sub.itertuples()]
     plot_gain_vs_misfit(

@@ -10,6 +10,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from w2s.errors import W2SError
+from w2s.models.lm.lora import LoraParams
+
+SEED_MAX = 2**31 - 1
+# settings that only one kind of task reads: setting them for the other kind is an error
+MODEL_KEYS_CLASSIFICATION = ("layer", "pooling", "max_length", "batch_size")
 
 
 class Strict(BaseModel):
@@ -77,19 +82,6 @@ class BackendConfig(Strict):
     revision: str = ""
 
 
-class LoraParams(Strict):
-    """LoRA SFT of a language model (loss on the completion tokens only)."""
-
-    r: int = Field(16, gt=0)
-    alpha: int = Field(32, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-    epochs: int = Field(2, gt=0)
-    lr: float = Field(5e-4, gt=0)
-    batch_size: int = Field(4, gt=0)
-    max_length: int = Field(768, gt=8)
-
-
 class JudgeConfig(Strict):
     """An LLM judge: `model` is "strong", "weak", a model reference, or null (no judge)."""
 
@@ -101,7 +93,7 @@ class JudgeConfig(Strict):
 
 
 class GenerationConfig(Strict):
-    """Settings of generation runs (ignored by classification tasks)."""
+    """Settings of generation runs (an error to set for classification tasks)."""
 
     weak_backend: BackendConfig = Field(default_factory=BackendConfig)
     strong_backend: BackendConfig = Field(default_factory=BackendConfig)
@@ -129,8 +121,8 @@ class ExperimentConfig(Strict):
     task: str
     weak: ModelConfig
     strong: ModelConfig
-    methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="naive")])
-    seed: int = 0
+    methods: list[MethodConfig] | None = None  # None: the task spec's default methods
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     data: DataConfig = Field(default_factory=DataConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
@@ -145,6 +137,8 @@ class ExperimentConfig(Strict):
     @field_validator("methods", mode="before")
     @classmethod
     def _methods_shorthand(cls, v: Any) -> Any:
+        if v is None:
+            return None
         if isinstance(v, str):
             v = [m for m in v.split(",") if m.strip()]
         out = []
@@ -159,9 +153,24 @@ class ExperimentConfig(Strict):
                 out.append(m)
         return out
 
+    def kind_errors(self, kind: str) -> list[str]:
+        """Keys set in this config that a task of `kind` would not read."""
+        bad = []
+        if kind == "generation":
+            if "probe" in self.model_fields_set:
+                bad.append("probe")
+            for role in ("weak", "strong"):
+                m = getattr(self, role)
+                bad += [f"{role}.{k}" for k in MODEL_KEYS_CLASSIFICATION if k in m.model_fields_set]
+        elif "generation" in self.model_fields_set:
+            bad.append("generation")
+        return bad
+
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
+    if not all(parts):
+        raise W2SError(f"--set {key}: empty key part")
     node = tree
     for p in parts[:-1]:
         if isinstance(node.get(p), str) and p in {"weak", "strong"}:
@@ -177,9 +186,14 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
     out = []
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise W2SError(f"--set expects key=value, got '{item}'")
-        out.append((key.strip(), yaml.safe_load(raw) if raw else None))
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError as err:
+            reason = str(err).splitlines()[0]
+            raise W2SError(f"--set {key.strip()}: '{raw}' is not valid YAML ({reason})") from None
+        out.append((key.strip(), value))
     return out
 
 
@@ -201,8 +215,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise W2SError(f"config file not found: {path}")
+    if not p.is_file():
+        raise W2SError(f"config file {path} is a folder, not a YAML file")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise W2SError(f"config file {path} is not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise W2SError(f"cannot read config file {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
         raise W2SError(f"could not parse {path}: {str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -1,62 +1,53 @@
-"""The generation W2S protocol (Somerstep et al. 2025), end to end.
+"""The generation W2S protocol (Somerstep et al. 2025).
 
 1. weak supervisor: the weak LM prompted with the task's hidden instruction (e.g. a
    persona), or LoRA-tuned on gold answers of `weak_train`; its answers on
    `strong_train` are the weak supervision, its answers on `test` the weak floor;
 2. strong ceiling: the strong LM tuned on gold answers of `strong_train`, or told the
    instruction;
-3. each W2S method (unaltered, naive_sft, icl_refine, infer_respond, ask_improve) sees
-   only the prompts, the weak answers and the strong LM;
+3. each W2S method sees only the prompts, the weak answers and the strong LM;
 4. every predictor's test answers are graded (numeric match, contains-reference, persona
-   markers, LLM judge), PGR per metric with paired bootstrap CIs.
-Stages are saved in the run directory as they finish; generations and adapters are
-cached by content, so an interrupted or repeated run is cheap.
+   markers, LLM judge): PGR per metric with paired bootstrap CIs, and each method's
+   paired difference to the task's baseline (naive SFT).
+Generations and adapters are also cached by content, so a repeated run is cheap.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+import pandas as pd
 
 from w2s.analysis.pgr import bootstrap_difference, bootstrap_pgr_scores
-from w2s.cache import fingerprint
-from w2s.data.generation import (
-    check_prompts,
-    gold_completions,
-    has_references,
-    profile_for,
-)
+from w2s.data.generation import check_prompts, get_persona, gold_completions, has_references
 from w2s.data.splits import split_task
-from w2s.data.task import Task
 from w2s.errors import DataError, W2SError
-from w2s.experiment.config import BackendConfig, ExperimentConfig, GenerationConfig, ModelConfig
-from w2s.experiment.stages import StageStore
+from w2s.experiment.config import BackendConfig, ExperimentConfig, ModelConfig
+from w2s.experiment.outputs import (
+    gap_note,
+    markdown_table,
+    missing,
+    pgr_cells,
+    predictor_rows,
+    pyplot,
+    save_figure,
+    signed,
+    timing_line,
+)
+from w2s.experiment.protocol import PROTOCOLS, Protocol, add_pgr, gap_summary, split_key
 from w2s.graders import Grader, LLMJudge, get_grader
 from w2s.graders.deterministic import normalize
-from w2s.methods.gen_baselines import GoldSFT, StrongPrompted, Weak
-from w2s.methods.generation import (
-    GenerationContext,
-    GenerationMethod,
-    GenerationResult,
-    get_generation_method,
-)
+from w2s.methods import GenerationContext, GenerationMethod, GenerationResult, get_method
 from w2s.models.lm import LanguageModel, make_lm
-from w2s.progress import console
-
-# the method every other one is compared with, paired per test example (the paper's foil)
-BASELINE = "naive_sft"
-# split sizes for generation runs when the config leaves them unset (generation is slow)
-GEN_SIZES = {"weak_train": 64, "strong_train": 64, "val": 8, "test": 64}
+from w2s.models.lm.openai_http import redact_url
+from w2s.progress import note, warn
 
 
-def make_model(model: ModelConfig, backend: BackendConfig, g: GenerationConfig) -> LanguageModel:
+def make_model(model: ModelConfig, backend: BackendConfig, cfg: ExperimentConfig) -> LanguageModel:
     """The language model of `model` on `backend`."""
+    g = cfg.generation
     if backend.backend == "openai":
         if not backend.base_url:
             raise W2SError("the openai backend needs base_url (e.g. http://127.0.0.1:8000/v1)")
@@ -74,191 +65,354 @@ def make_model(model: ModelConfig, backend: BackendConfig, g: GenerationConfig) 
     return make_lm(model.model, dtype=model.dtype, batch_size=g.batch_size, max_length=g.max_length)
 
 
-def _judge(cfg: ExperimentConfig, weak: LanguageModel, strong: LanguageModel) -> LLMJudge | None:
-    j = cfg.generation.judge
-    if not j.model:
-        return None
-    if j.model in ("strong", "weak"):
-        lm = strong if j.model == "strong" else weak
-    else:
-        lm = make_model(ModelConfig(model=j.model), j.backend, cfg.generation)
-    return LLMJudge(
-        lm, n=j.n, temperature=j.temperature, max_new_tokens=j.max_new_tokens, seed=cfg.seed
-    )
+class GenerationProtocol(Protocol):
+    kind = "generation"
 
-
-def _graders(cfg: ExperimentConfig, task: Task, names: list[str], judge) -> list[Grader]:
-    from w2s.data.generation import get_persona
-
-    graders = [
-        get_grader(n, judge=judge, persona=get_persona(cfg.generation.persona)) for n in names
-    ]
-    if not graders:
-        raise W2SError(
-            f"no grader for task '{task.name}': set generation.graders (e.g. [judge_quality] "
-            "with generation.judge.model)"
+    def prepare(self) -> dict[str, int]:
+        g, spec, task = self.cfg.generation, self.spec, self.task
+        check_prompts(task)
+        refs = has_references(task.df)
+        self.persona = get_persona(g.persona)
+        auto_weak = "sft" if refs else "prompted"
+        auto_ceiling = "gold_sft" if refs else "prompted"
+        self.weak_mode = _pick(g.weak_mode, spec.weak_mode, auto_weak)
+        self.ceiling_mode = _pick(g.ceiling, spec.ceiling, auto_ceiling)
+        self.instruction = self.persona.instruction if spec.persona else spec.instruction
+        self.max_new = g.max_new_tokens or spec.max_new_tokens
+        self.splits = split_task(task, self.cfg.data.sizes(), self.cfg.seed, spec.sizes)
+        self.weak_lm = make_model(self.cfg.weak, g.weak_backend, self.cfg)
+        self.strong_lm = make_model(self.cfg.strong, g.strong_backend, self.cfg)
+        self.judge = self._judge()
+        self.graders = self._graders(refs)
+        self.data_key = split_key(self.splits, ("id", "text", "target", "solution"))
+        self.references = {"weak": get_method("weak", "generation", mode=self.weak_mode)}
+        self.references["ceiling"] = get_method(
+            "gold_sft" if self.ceiling_mode == "gold_sft" else "strong_prompted", "generation"
         )
-    metrics = [g.metric for g in graders]
-    dup = {m for m in metrics if metrics.count(m) > 1}
-    if dup:
-        raise W2SError(f"graders {', '.join(names)} report the same metric '{dup.pop()}'")
-    if any(g.needs_reference for g in graders) and not has_references(task.df):
-        needy = [g.name for g in graders if g.needs_reference]
-        raise DataError(
-            f"grader(s) {', '.join(needy)} need reference answers (a `target` column) and "
-            f"task '{task.name}' has none for some prompts"
+        return {s: len(v) for s, v in self.splits.items()}
+
+    def _judge(self) -> LLMJudge | None:
+        j = self.cfg.generation.judge
+        if not j.model:
+            return None
+        if j.model in ("strong", "weak"):
+            lm = self.strong_lm if j.model == "strong" else self.weak_lm
+        else:
+            lm = make_model(ModelConfig(model=j.model), j.backend, self.cfg)
+        return LLMJudge(
+            lm,
+            n=j.n,
+            temperature=j.temperature,
+            max_new_tokens=j.max_new_tokens,
+            seed=self.seed("judge"),
         )
-    return graders
 
+    def _graders(self, refs: bool) -> list[Grader]:
+        names = self.cfg.generation.graders
+        if names is None:  # the spec's defaults, less those this task cannot serve
+            names = list(self.spec.graders) + (list(self.spec.judge_graders) if self.judge else [])
+            names = [
+                n
+                for n in names
+                if (refs or n not in ("contains", "numeric", "judge_content"))
+                and (n != "style_words" or self.persona.markers)
+            ]
+        graders = [get_grader(n, judge=self.judge, persona=self.persona) for n in names]
+        if not graders:
+            raise W2SError(
+                f"no grader for task '{self.task.name}': set generation.graders (e.g. "
+                "[judge_quality] with generation.judge.model)"
+            )
+        metrics = [gr.metric for gr in graders]
+        dup = {m for m in metrics if metrics.count(m) > 1}
+        if dup:
+            raise W2SError(f"graders {', '.join(names)} report the same metric '{dup.pop()}'")
+        needy = [gr.name for gr in graders if gr.needs_reference]
+        if needy and not refs:
+            raise DataError(
+                f"grader(s) {', '.join(needy)} need reference answers (a `target` column) and "
+                f"task '{self.task.name}' has none for some prompts"
+            )
+        return graders
 
-def _to_arrays(res: GenerationResult) -> dict[str, np.ndarray]:
-    arrays = {f"answers_{s}": np.array(a, dtype=str) for s, a in res.answers.items()}
-    if res.train_targets is not None:
-        arrays["train_targets"] = np.array(res.train_targets, dtype=str)
-    arrays["_diagnostics"] = np.array(json.dumps(res.diagnostics, default=float))
-    return arrays
+    def resolved_config(self) -> dict[str, Any]:
+        resolved = super().resolved_config()
+        resolved["generation"].update(
+            weak_mode=self.weak_mode,
+            ceiling=self.ceiling_mode,
+            max_new_tokens=self.max_new,
+            graders=[gr.name for gr in self.graders],
+        )
+        g = resolved["generation"]
+        for backend in (g["weak_backend"], g["strong_backend"], g["judge"]["backend"]):
+            if backend["base_url"]:
+                backend["base_url"] = redact_url(backend["base_url"])
+        return resolved
 
+    # -- training ------------------------------------------------------------------------
 
-def _from_arrays(arrays: dict[str, np.ndarray]) -> GenerationResult:
-    answers = {
-        k[8:]: [str(x) for x in v.tolist()] for k, v in arrays.items() if k.startswith("answers_")
-    }
-    targets = arrays.get("train_targets")
-    diag = json.loads(str(arrays["_diagnostics"])) if "_diagnostics" in arrays else {}
-    return GenerationResult(answers, None if targets is None else [str(x) for x in targets], diag)
-
-
-def run_generation(cfg: ExperimentConfig, task: Task) -> dict[str, Any]:
-    """Run the generation protocol for `cfg` on `task`; write the run directory."""
-    from w2s.experiment.gen_report import write_generation_outputs
-    from w2s.experiment.runner import default_out
-
-    t_start = time.perf_counter()
-    timing: dict[str, float] = {}
-    g = cfg.generation
-    methods: list[tuple[str, GenerationMethod]] = []
-    for m in cfg.methods:  # fail fast on bad names
-        methods.append((m.name, get_generation_method(m.name, **m.params)))
-    names = [n for n, _ in methods]
-    if len(set(names)) != len(names):
-        raise W2SError(f"methods listed twice: {', '.join(names)}")
-    check_prompts(task)
-    profile = profile_for(task, g.persona, judge=bool(g.judge.model))
-    weak_mode = profile.weak_mode if g.weak_mode == "auto" else g.weak_mode
-    ceiling_mode = profile.ceiling if g.ceiling == "auto" else g.ceiling
-    max_new = g.max_new_tokens or profile.max_new_tokens
-    sizes = {k: v if v is not None else GEN_SIZES[k] for k, v in cfg.data.sizes().items()}
-    splits = split_task(task, sizes, seed=cfg.seed)
-    weak_lm = make_model(cfg.weak, g.weak_backend, g)
-    strong_lm = make_model(cfg.strong, g.strong_backend, g)
-    judge = _judge(cfg, weak_lm, strong_lm)
-    graders = _graders(cfg, task, list(g.graders or profile.graders), judge)
-
-    out = Path(cfg.out) if cfg.out else default_out(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    resolved = cfg.model_dump()
-    resolved["out"] = str(out)
-    resolved["data"] = {f"n_{k}": len(v) for k, v in splits.items()}
-    resolved["generation"].update(
-        weak_mode=weak_mode,
-        ceiling=ceiling_mode,
-        max_new_tokens=max_new,
-        graders=[gr.name for gr in graders],
-    )
-    (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    stages = StageStore(out / ".stages", fingerprint(task.fingerprint(), resolved, length=20))
-
-    prompts = {
-        s: splits[s]["text"].astype(str).tolist() for s in ("weak_train", "strong_train", "test")
-    }
-    gold = {s: gold_completions(splits[s]) for s in ("weak_train", "strong_train")}
-    lora = {**g.lora.model_dump(), "seed": cfg.seed}
-    base = {
-        "strong": strong_lm,
-        "max_new_tokens": max_new,
-        "k": g.k,
-        "lora": lora,
-        "seed": cfg.seed,
-    }
-
-    def reference_ctx(weak_answers: dict[str, list[str]]) -> GenerationContext:
+    def context(self, reference: bool, weak_answers: dict[str, list[str]]) -> GenerationContext:
+        """What a method sees: W2S methods get no gold, no instruction and no weak model."""
+        splits = ("weak_train", "strong_train", "test") if reference else ("strong_train", "test")
+        prompts = {s: self.splits[s]["text"].astype(str).tolist() for s in splits}
+        extra: dict[str, Any] = {}
+        if reference:
+            gold = {s: gold_completions(self.splits[s]) for s in ("weak_train", "strong_train")}
+            extra = {"weak": self.weak_lm, "gold": gold, "instruction": self.instruction}
         return GenerationContext(
             prompts=prompts,
             weak_answers=weak_answers,
-            weak=weak_lm,
-            gold=gold,
-            instruction=profile.instruction,
-            **base,
+            strong=self.strong_lm,
+            max_new_tokens=self.max_new,
+            k=self.cfg.generation.k,
+            lora={**self.cfg.generation.lora.model_dump(), "seed": self.seed("generation")},
+            seed=self.seed("generation"),
+            **extra,
         )
 
-    def stage(key: str, label: str, method: GenerationMethod, ctx: GenerationContext):
-        def fn() -> dict[str, np.ndarray]:
-            t = time.perf_counter()
-            if not os.environ.get("W2S_QUIET"):
-                console.print(f"generation stage [bold]{label}[/bold]")
+    def run_stage(
+        self,
+        name: str,
+        method: GenerationMethod,
+        ctx: GenerationContext,
+        key: tuple,
+        reference_stage: bool = False,
+    ) -> GenerationResult:
+        """A saved stage of one predictor: the weak supervisor or the ceiling
+        (`reference_stage`), or a configured method."""
+
+        def fn() -> tuple[dict[str, np.ndarray], dict]:
+            note(f"generation stage [bold]{name}[/bold]")
             res = method.run(ctx)
-            timing[label] = time.perf_counter() - t
-            return _to_arrays(res)
+            arrays = {f"answers_{s}": np.array(a, dtype=str) for s, a in res.answers.items()}
+            if res.train_targets is not None:
+                arrays["train_targets"] = np.array(res.train_targets, dtype=str)
+            return arrays, res.diagnostics
 
-        return _from_arrays(stages.get_or_run(key, fn))
+        if reference_stage:
+            saved = self.stage(name, (method.fingerprint_parts(), key), lambda: _pack(*fn()))
+            arrays, diag = _unpack(saved)
+        else:
+            arrays, diag = self.method_stage(name, key, fn)
+        answers = {
+            k[8:]: [str(x) for x in v.tolist()] for k, v in arrays.items() if "answers_" in k
+        }
+        targets = arrays.get("train_targets")
+        return GenerationResult(answers, None if targets is None else list(map(str, targets)), diag)
 
-    weak_res = stage("weak", "weak", Weak(mode=weak_mode), reference_ctx({}))
-    weak_answers = weak_res.answers
-    ceiling_method = GoldSFT() if ceiling_mode == "gold_sft" else StrongPrompted()
-    ceil_res = stage("ceiling", "ceiling", ceiling_method, reference_ctx(weak_answers))
-    w2s_ctx = GenerationContext(
-        prompts={s: prompts[s] for s in ("strong_train", "test")},
-        weak_answers=weak_answers,
-        **base,
-    )
-    results: dict[str, GenerationResult] = {}
-    for mcfg, (name, method) in zip(cfg.methods, methods, strict=True):
-        ctx = reference_ctx(weak_answers) if method.reference else w2s_ctx
-        key = f"method-{name}-{fingerprint(mcfg.params)}"
-        results[name] = stage(key, f"method_{name}", method, ctx)
+    def execute(self) -> None:
+        g = self.cfg.generation
+        common = (self.data_key, self.max_new, g.k, g.lora.model_dump(), self.seed("generation"))
+        weak_key = (self.weak_lm.key, self.instruction, common)
+        refs = self.references
+        self.weak_res = self.run_stage("weak", refs["weak"], self.context(True, {}), weak_key, True)
+        weak_answers = self.weak_res.answers
+        ref_ctx = self.context(True, weak_answers)
+        ceiling_key = (self.strong_lm.key, self.instruction, common)
+        self.ceil_res = self.run_stage("ceiling", refs["ceiling"], ref_ctx, ceiling_key, True)
+        w2s_ctx = self.context(False, weak_answers)
+        method_key = (weak_key, self.strong_lm.key, common)
+        self.results = {
+            name: self.run_stage(name, m, ref_ctx if m.reference else w2s_ctx, method_key)
+            for name, m in self.methods.items()
+        }
 
-    t = time.perf_counter()
-    test = splits["test"]
-    refs = test["target"].tolist()
-    answers = {
-        "weak": weak_answers["test"],
-        "ceiling": ceil_res.answers["test"],
-        **{n: r.answers["test"] for n, r in results.items()},
-    }
-    scores = {
-        who: {gr.metric: gr.score(prompts["test"], ans, refs) for gr in graders}
-        for who, ans in answers.items()
-    }
-    supervision = supervision_quality(
-        graders, splits["strong_train"], weak_answers["strong_train"], results
-    )
-    timing["grading"] = time.perf_counter() - t
-    metrics = score_generation(
-        cfg,
-        task.name,
-        [gr.metric for gr in graders],
-        answers,
-        scores,
-        {n: r.diagnostics for n, r in results.items()},
-        {s: len(v) for s, v in splits.items()},
-    )
-    metrics.update(
-        weak_mode=weak_mode,
-        ceiling_mode=ceiling_mode,
-        graders=[gr.name for gr in graders],
-        weak_diagnostics=weak_res.diagnostics,
-        ceiling_diagnostics=ceil_res.diagnostics,
-        supervision=supervision,
-    )
-    timing["total"] = time.perf_counter() - t_start
-    metrics["out"] = str(out)
-    metrics["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
-    write_generation_outputs(out, metrics, test, answers, scores, g.examples)
-    for warning in metrics["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    for lm in {id(x): x for x in (weak_lm, strong_lm, judge.lm if judge else weak_lm)}.values():
-        lm.close()
-    return metrics
+    # -- scoring -------------------------------------------------------------------------
+
+    def score(self) -> dict[str, Any]:
+        test = self.splits["test"]
+        prompts, refs = test["text"].astype(str).tolist(), test["target"].tolist()
+        self.answers = {
+            "weak": self.weak_res.answers["test"],
+            "ceiling": self.ceil_res.answers["test"],
+            **{n: r.answers["test"] for n, r in self.results.items()},
+        }
+        with self.timed("grading"):
+            self.scores = {
+                who: {gr.metric: gr.score(prompts, ans, refs) for gr in self.graders}
+                for who, ans in self.answers.items()
+            }
+        names = [gr.metric for gr in self.graders]
+        boot = self.bootstrap_args()
+        base = self.spec.baseline if self.spec.baseline in self.scores else None
+        out: dict[str, Any] = {
+            "metrics": names,
+            "weak_floor": _summary(self.answers["weak"], self.scores["weak"]),
+            "strong_ceiling": _summary(self.answers["ceiling"], self.scores["ceiling"]),
+            "methods": {},
+            "bootstrap": {k: boot[k] for k in ("n_resamples", "ci", "seed")},
+            "gap": {},
+            "warnings": uninformative_metrics(self.scores, names),
+            "baseline": base,
+            "weak_mode": self.weak_mode,
+            "ceiling_mode": self.ceiling_mode,
+            "graders": [gr.name for gr in self.graders],
+            "weak_diagnostics": self.weak_res.diagnostics,
+            "ceiling_diagnostics": self.ceil_res.diagnostics,
+            "supervision": supervision_quality(
+                self.graders,
+                self.splits["strong_train"],
+                self.weak_res.answers["strong_train"],
+                self.results,
+            ),
+        }
+        weak_norm = [normalize(a) for a in self.answers["weak"]]
+        floor, ceiling = self.scores["weak"], self.scores["ceiling"]
+        for name, result in self.results.items():
+            s = self.scores[name]
+            m = _summary(self.answers[name], s)
+            for metric in names:
+                b = bootstrap_pgr_scores(floor[metric], ceiling[metric], s[metric], **boot)
+                add_pgr(m, metric, b)
+                out["gap"][metric] = gap_summary(
+                    out["weak_floor"][metric],
+                    out["strong_ceiling"][metric],
+                    b["gap_positive_rate"],
+                    boot["ci"],
+                )
+            if base and name != base:
+                for metric in names:
+                    d = bootstrap_difference(s[metric], self.scores[base][metric], **boot)
+                    m[f"vs_{base}_{metric}"] = d["diff"]
+                    m[f"vs_{base}_{metric}_ci"] = d["ci"]
+            same = [normalize(a) == w for a, w in zip(self.answers[name], weak_norm, strict=True)]
+            m["same_as_weak"] = float(np.mean(same))
+            m.update({f"diag_{k}": v for k, v in result.diagnostics.items()})
+            out["methods"][name] = m
+        if not out["gap"]:
+            del out["gap"]
+        for warning in out["warnings"]:
+            warn(warning)
+        return out
+
+    def close(self) -> None:
+        judge = [self.judge.lm] if getattr(self, "judge", None) else []
+        models = [getattr(self, n, None) for n in ("weak_lm", "strong_lm")] + judge
+        for lm in {id(x): x for x in models if x is not None}.values():
+            lm.close()
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def table(self, metrics: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+        """Each metric, then PGR and its CI per metric, then words and same-as-weak."""
+        names = metrics["metrics"]
+        header = ["", *names]
+        for m in names:
+            header += [f"PGR ({m})", "95% CI"]
+        header += ["words", "same as weak"]
+        rows = []
+        for r in predictor_rows(metrics):
+            line = [r["name"], *(_val(r.get(m)) for m in names)]
+            for m in names:
+                line += pgr_cells(metrics, r, m)
+            line += [
+                f"{r.get('mean_words', 0):.0f}",
+                _val(r["same_as_weak"]) if "same_as_weak" in r else "",
+            ]
+            rows.append(line)
+        return header, rows, gap_note(metrics, names)
+
+    def report_lines(self, metrics: dict[str, Any]) -> list[str]:
+        header, body, notes = self.table(metrics)
+        n = metrics["n"]
+        lines = [
+            f"# W2S generation run: {metrics['task']}",
+            "",
+            f"Weak **{metrics['weak']}** supervises strong **{metrics['strong']}** "
+            f"(seed {metrics['seed']}). Weak supervisor: {metrics['weak_mode']}; "
+            f"ceiling: {metrics['ceiling_mode']}; graders: {', '.join(metrics['graders'])}.",
+            f"Splits: weak_train {n['weak_train']}, strong_train {n['strong_train']}, "
+            f"test {n['test']}. W2S methods see only the prompts, the weak answers and the "
+            "strong model.",
+            "PGR = (method - weak) / (ceiling - weak) per metric; 95% CIs from a paired "
+            f"bootstrap over test examples ({metrics['bootstrap']['n_resamples']} resamples).",
+            "",
+            *markdown_table(header, body),
+            "",
+            *(f"{line}\n" for line in notes),
+            *(f"**Warning:** {w}\n" for w in metrics.get("warnings", [])),
+            "![results](plots/results.png)",
+            "",
+            *baseline_lines(metrics),
+            *supervision_lines(metrics.get("supervision", {})),
+        ]
+        test = self.splits["test"]
+        examples = min(self.cfg.generation.examples, len(test))
+        if examples:
+            lines += ["## Example answers", ""]
+        for i in range(examples):
+            row = test.iloc[i]
+            lines += [f"### Example {i + 1}", "", "**Prompt:**", "", _quote(str(row["text"])), ""]
+            lines += [f"**Reference:** {_ref(row['target'])[:300]}", ""]
+            for who, ans in self.answers.items():
+                lines += [f"**{who}:**", "", _quote(ans[i]), ""]
+        return [*lines, timing_line(metrics)]
+
+    def predictions(self) -> pd.DataFrame:
+        """id, prompt, reference, each predictor's answer and its score per metric
+        (`<predictor>:<metric>`)."""
+        test = self.splits["test"]
+        df = pd.DataFrame(
+            {
+                "id": test["id"].values,
+                "prompt": test["text"].values,
+                "reference": [_ref(t) for t in test["target"]],
+            }
+        )
+        for who, ans in self.answers.items():
+            df[who] = ans
+        for who, per in self.scores.items():
+            for metric, s in per.items():
+                df[f"{who}:{metric}"] = np.asarray(s, dtype=float)
+        return df
+
+    def plot(self, metrics: dict[str, Any], path: Path) -> None:
+        """One panel per metric: bars for floor, ceiling and methods, PGR on each."""
+        plt = pyplot()
+        names = metrics["metrics"]
+        rs = predictor_rows(metrics)
+        labels = [r["name"] for r in rs]
+        fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
+        colors = ["#999999", "#333333"] + ["#4c72b0"] * (len(rs) - 2)
+        for ax, metric in zip(axes[0], names, strict=True):
+            vals = [np.nan if missing(r.get(metric)) else r[metric] for r in rs]
+            ax.bar(labels, np.nan_to_num(vals), color=colors)
+            for i, r in enumerate(rs):
+                p = r.get(f"pgr_{metric}")
+                if not missing(p):
+                    ax.annotate(
+                        f"PGR {100 * p:.0f}%",
+                        (i, np.nan_to_num(vals[i])),
+                        ha="center",
+                        va="bottom",
+                        fontsize=8,
+                    )
+            ax.set_title(metric)
+            ax.tick_params(axis="x", rotation=35)
+        title = f"{metrics['task']}: {metrics['weak']} -> {metrics['strong']}"
+        fig.suptitle(f"{title} (test n={metrics['n']['test']})")
+        fig.tight_layout()
+        save_figure(fig, path)
+
+
+def _pick(configured: str, declared: str, auto: str) -> str:
+    """The config's choice, else the spec's, else the data-driven default."""
+    if configured != "auto":
+        return configured
+    return declared if declared != "auto" else auto
+
+
+def _pack(arrays: dict[str, np.ndarray], diagnostics: dict) -> dict[str, np.ndarray]:
+    from w2s.experiment.stages import pack_json
+
+    return {**arrays, "_diagnostics": pack_json(diagnostics)}
+
+
+def _unpack(saved: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict]:
+    from w2s.experiment.stages import unpack_json
+
+    arrays = {k: v for k, v in saved.items() if k != "_diagnostics"}
+    return arrays, unpack_json(saved.get("_diagnostics"), {})
 
 
 def supervision_quality(
@@ -309,58 +463,71 @@ def _summary(answers: list[str], scores: dict[str, np.ndarray]) -> dict[str, flo
     return out
 
 
-def score_generation(
-    cfg: ExperimentConfig,
-    task_name: str,
-    metric_names: list[str],
-    answers: dict[str, list[str]],
-    scores: dict[str, dict[str, np.ndarray]],
-    diagnostics: dict[str, dict],
-    n: dict[str, int],
-) -> dict[str, Any]:
-    """metrics.json's content for a generation run: floor, ceiling, each method with a
-    PGR (and CI) per metric."""
-    boot = {"n_resamples": cfg.bootstrap.n_resamples, "ci": cfg.bootstrap.ci, "seed": cfg.seed}
-    out: dict[str, Any] = {
-        "kind": "generation",
-        "task": task_name,
-        "weak": cfg.weak.model,
-        "strong": cfg.strong.model,
-        "seed": cfg.seed,
-        "n": n,
-        "metrics": metric_names,
-        "weak_floor": _summary(answers["weak"], scores["weak"]),
-        "strong_ceiling": _summary(answers["ceiling"], scores["ceiling"]),
-        "methods": {},
-        "bootstrap": boot,
-        "warnings": uninformative_metrics(scores, metric_names),
-        "baseline": BASELINE if BASELINE in scores else None,
-    }
-    weak_norm = [normalize(a) for a in answers["weak"]]
-    for name in answers:
-        if name in ("weak", "ceiling"):
-            continue
-        m = _summary(answers[name], scores[name])
-        for metric in metric_names:
-            b = bootstrap_pgr_scores(
-                scores["weak"][metric],
-                scores["ceiling"][metric],
-                scores[name][metric],
-                n_resamples=boot["n_resamples"],
-                ci=boot["ci"],
-                seed=cfg.seed,
-            )
-            m[f"pgr_{metric}"] = b["pgr"]
-            m[f"pgr_{metric}_ci"] = b["ci"]
-        base = out["baseline"]
-        if base and name != base:
-            for metric in metric_names:
-                d = bootstrap_difference(scores[name][metric], scores[base][metric], **boot)
-                m[f"vs_{base}_{metric}"] = d["diff"]
-                m[f"vs_{base}_{metric}_ci"] = d["ci"]
-        m["same_as_weak"] = float(
-            np.mean([normalize(a) == w for a, w in zip(answers[name], weak_norm, strict=True)])
-        )
-        m.update({f"diag_{k}": v for k, v in diagnostics.get(name, {}).items()})
-        out["methods"][name] = m
-    return out
+def _val(x: Any) -> str:
+    if missing(x):
+        return "-"
+    return f"{x:.2f}" if abs(x) >= 1.5 else f"{x:.3f}"
+
+
+def _ref(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps([str(v) for v in value], ensure_ascii=False)
+    except TypeError:
+        return str(value)
+
+
+def _quote(text: str, limit: int = 500) -> str:
+    text = text.strip() or "(empty)"
+    text = text if len(text) <= limit else text[:limit] + " ..."
+    return "\n".join("> " + ln for ln in text.splitlines())
+
+
+def baseline_lines(metrics: dict[str, Any]) -> list[str]:
+    """Each method minus the baseline (naive SFT), paired per test example, with CIs."""
+    base = metrics.get("baseline")
+    if not base:
+        return []
+    names = metrics["metrics"]
+    body = []
+    for who, m in metrics["methods"].items():
+        if f"vs_{base}_{names[0]}" in m:
+            cells = []
+            for metric in names:
+                lo, hi = m[f"vs_{base}_{metric}_ci"]
+                cells.append(f"{signed(m[f'vs_{base}_{metric}'])} [{signed(lo)}, {signed(hi)}]")
+            body.append([who, *cells])
+    if not body:
+        return []
+    return [
+        f"## Compared with {base}",
+        "",
+        f"Method minus {base} per metric, paired over test examples, with "
+        f"{100 * metrics['bootstrap']['ci']:.0f}% bootstrap CIs.",
+        "",
+        *markdown_table(["", *names], body),
+        "",
+    ]
+
+
+def supervision_lines(supervision: dict[str, dict[str, float]]) -> list[str]:
+    """The training targets' quality on strong_train (post hoc, against gold) as a table."""
+    if not supervision:
+        return []
+    metrics = sorted({m for per in supervision.values() for m in per})
+    body = [[who, *(_val(per.get(m)) for m in metrics)] for who, per in supervision.items()]
+    return [
+        "## Training targets",
+        "",
+        "What each method trained on, graded on strong_train against gold after the run "
+        "(the methods never see gold); `weak` is what naive SFT imitates.",
+        "",
+        *markdown_table(["targets", *metrics], body),
+        "",
+    ]
+
+
+PROTOCOLS.add("generation", GenerationProtocol)

@@ -1,37 +1,55 @@
-"""Per-run stage store: each finished stage is saved (atomically) in the run directory,
-keyed by the run's fingerprint, so an interrupted run resumes and a rerun is free."""
+"""Per-run stage store: each finished stage is saved (atomically) in the run directory
+under a key built from that stage's own inputs and its code's version, so an interrupted
+run resumes, a rerun is free, and changing one input recomputes only what depends on it."""
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from w2s.cache import atomic_path
+from w2s.cache import atomic_path, fingerprint, quarantine
+
+STAGE_FORMAT = 2  # the layout of a saved stage file
 
 
 class StageStore:
-    """`get_or_run(name, fn)`: load `name`'s arrays if saved under this run key, else run
-    `fn` (returning a dict of arrays) and save its result."""
+    """`get_or_run(name, key_parts, fn)`: load `name`'s arrays if saved under the key of
+    `key_parts`, else run `fn` (returning a dict of arrays) and save its result."""
 
-    def __init__(self, root: Path, run_key: str) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.run_key = run_key
         self.reused: list[str] = []
 
-    def _path(self, name: str) -> Path:
-        return self.root / f"{name}-{self.run_key}.npz"
+    def key(self, name: str, key_parts: Any) -> str:
+        return fingerprint(STAGE_FORMAT, name, key_parts, length=20)
 
     def get_or_run(
-        self, name: str, fn: Callable[[], dict[str, np.ndarray]]
+        self, name: str, key_parts: Any, fn: Callable[[], dict[str, np.ndarray]]
     ) -> dict[str, np.ndarray]:
-        path = self._path(name)
+        path = self.root / f"{name}-{self.key(name, key_parts)}.npz"
         if path.exists():
-            with np.load(path, allow_pickle=False) as data:
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    arrays = {k: data[k] for k in data.files}
                 self.reused.append(name)
-                return {k: data[k] for k in data.files}
+                return arrays
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+                quarantine(path, f"saved stage '{name}' is unreadable ({type(err).__name__})")
         result = fn()
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **result)
         return result
+
+
+def pack_json(value: Any) -> np.ndarray:
+    """A JSON-able value as a 0-d string array (to store diagnostics beside arrays)."""
+    return np.array(json.dumps(value, default=float))
+
+
+def unpack_json(value: np.ndarray | None, default: Any = None) -> Any:
+    return default if value is None else json.loads(str(value))

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from w2s.errors import UnknownNameError, W2SError
+from w2s.errors import W2SError
 from w2s.graders.deterministic import (
     contains_reference,
     has_final_answer_line,
@@ -21,6 +21,7 @@ from w2s.graders.deterministic import (
     references,
 )
 from w2s.graders.judge import CONTENT_RUBRIC, QUALITY_RUBRIC, STYLE_RUBRIC, LLMJudge, parse_score
+from w2s.registry import Registry
 
 
 class Grader(ABC):
@@ -43,6 +44,10 @@ class Grader(ABC):
         """One score per answer."""
 
 
+GRADERS: Registry[type[Grader]] = Registry("grader")
+
+
+@GRADERS.register
 class NumericMatch(Grader):
     name, metric = "numeric", "correct"
     description = "1 if the answer's final number equals the reference number"
@@ -52,6 +57,7 @@ class NumericMatch(Grader):
         return np.array([numbers_match(a, r) for a, r in zip(answers, refs, strict=True)])
 
 
+@GRADERS.register
 class AnswerFormat(Grader):
     name, metric = "answer_format", "format"
     description = "1 if the answer ends on a GSM8K-style '#### <number>' line (the intended format)"
@@ -60,6 +66,7 @@ class AnswerFormat(Grader):
         return np.array([has_final_answer_line(a) for a in answers])
 
 
+@GRADERS.register
 class ContainsReference(Grader):
     name, metric = "contains", "correct"
     description = "1 if any reference answer occurs in the answer (normalised, whole words)"
@@ -69,6 +76,7 @@ class ContainsReference(Grader):
         return np.array([contains_reference(a, r) for a, r in zip(answers, refs, strict=True)])
 
 
+@GRADERS.register
 class StyleWords(Grader):
     name, metric = "style_words", "style_words"
     description = "distinct persona marker words in the answer (0, 1/3, 2/3, 1)"
@@ -83,6 +91,7 @@ class StyleWords(Grader):
         return np.array([marker_score(a, markers) for a in answers])
 
 
+@GRADERS.register
 class JudgeContent(Grader):
     name, metric = "judge_content", "content"
     description = "LLM judge: content correct vs the reference, 1-10"
@@ -97,6 +106,7 @@ class JudgeContent(Grader):
         )
 
 
+@GRADERS.register
 class JudgeStyle(Grader):
     name, metric = "judge_style", "style"
     description = "LLM judge: how strongly the answer speaks in the persona, 1-10"
@@ -107,6 +117,7 @@ class JudgeStyle(Grader):
         return self.judge.rate([STYLE_RUBRIC.format(answer=a, persona=desc) for a in answers])
 
 
+@GRADERS.register
 class JudgeQuality(Grader):
     name, metric = "judge_quality", "quality"
     description = "LLM judge: correct, helpful and clear, 1-10 (no reference needed)"
@@ -121,25 +132,9 @@ class JudgeQuality(Grader):
         )
 
 
-GRADERS: dict[str, type[Grader]] = {
-    g.name: g
-    for g in (
-        NumericMatch,
-        AnswerFormat,
-        ContainsReference,
-        StyleWords,
-        JudgeContent,
-        JudgeStyle,
-        JudgeQuality,
-    )
-}
-
-
 def get_grader(name: str, judge: LLMJudge | None = None, persona: Any = None) -> Grader:
     """A grader by name; unknown names and judge graders without a judge are clear errors."""
-    if name not in GRADERS:
-        raise UnknownNameError(f"unknown grader '{name}' (graders: {', '.join(GRADERS)})")
-    cls = GRADERS[name]
+    cls = GRADERS.get(name)
     if cls.needs_judge and judge is None:
         raise W2SError(f"grader '{name}' needs a judge model: set generation.judge.model")
     return cls(judge=judge, persona=persona)

@@ -1,28 +1,28 @@
-"""W2S methods, one module per family, resolved by name through `METHODS` (classification)
-and `GEN_METHODS` (generation)."""
+"""W2S methods, one module per family, resolved by (task kind, name) through `METHODS`."""
 
 from w2s.methods import gen_baselines, icl_classify, probe_losses, refine  # noqa: F401  (register)
-from w2s.methods.base import METHODS, Method, MethodContext, MethodResult, get_method, register
-from w2s.methods.generation import (
-    GEN_METHODS,
-    GenerationContext,
-    GenerationMethod,
-    GenerationResult,
-    get_generation_method,
-    register_generation,
+from w2s.methods.base import (
+    METHODS,
+    ClassificationMethod,
+    Method,
+    MethodContext,
+    MethodResult,
+    get_method,
+    method_listing,
+    register,
 )
+from w2s.methods.generation import GenerationContext, GenerationMethod, GenerationResult
 
 __all__ = [
-    "GEN_METHODS",
     "METHODS",
+    "ClassificationMethod",
     "GenerationContext",
     "GenerationMethod",
     "GenerationResult",
     "Method",
     "MethodContext",
     "MethodResult",
-    "get_generation_method",
     "get_method",
+    "method_listing",
     "register",
-    "register_generation",
 ]

@@ -1,9 +1,9 @@
-"""The method contract and its registry.
+"""The method contract and its registry, for every kind of task.
 
-A method takes the weak supervision (soft labels on the strong model's training and
-validation data) and the strong model's view of the data, and returns the trained
-student's predictions. New methods are one small module: subclass `Method`, decorate
-with `@register`.
+A method is one small class: a `name`, the task `kind` it serves, a `Params` model (its
+parameters, typed and range-checked, declared once) and `run(ctx) -> result`. The
+protocol of the task's kind builds the context and reads the result. New methods are one
+module: subclass `Method` (or a family base), decorate with `@register`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,64 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from w2s.errors import UnknownNameError
+from w2s.registry import Params, Registry, describe_params, validate_params
+
+
+class Method(ABC):
+    """A W2S method (or a reference predictor, `reference=True`) for one task kind.
+
+    Parameters come from the config (`methods: [{name: ..., <param>: ...}]`), validated
+    against `Params` before any work. Bump `version` when what `run` computes changes:
+    saved stages of earlier versions are then recomputed.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    reference: ClassVar[bool] = False
+    version: ClassVar[int] = 1
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, **params: Any) -> None:
+        self.params = validate_params(self.Params, params, f"method '{self.name}'")
+
+    @abstractmethod
+    def run(self, ctx: Any) -> Any:
+        """Train or run the student on the weak supervision in `ctx`."""
+
+    def fingerprint_parts(self) -> tuple:
+        """What identifies this method's output besides its inputs (for stage keys)."""
+        return (self.kind, self.name, self.version, self.params.model_dump(mode="json"))
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the registry under (`cls.kind`, `cls.name`)."""
+    return METHODS.register(cls)
+
+
+def get_method(name: str, kind: str = "classification", **params: Any) -> Method:
+    """Instantiate a registered method of `kind` with validated parameters."""
+    return METHODS.get(name, kind)(**params)
+
+
+def method_listing() -> list[tuple[str, str, str, str]]:
+    """(kind, name, parameters with defaults, description) of every registered method."""
+    return [
+        (cls.kind, name, describe_params(cls.Params), cls.description)
+        for name, cls in METHODS.items()
+    ]
+
+
+# -- classification ------------------------------------------------------------------------
 
 
 @dataclass
 class MethodContext:
-    """Everything a W2S method may use. Gold labels of strong_train/val are absent on purpose."""
+    """What a classification method may use. Gold labels of strong_train/val are absent on
+    purpose: `weak_*` are the weak supervisor's soft labels."""
 
     n_classes: int
     x_train: np.ndarray
@@ -43,44 +95,11 @@ class MethodResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
-class Method(ABC):
-    """A W2S method; parameters come from the config (`methods: [{name: ..., <param>: ...}]`)."""
+class ClassificationMethod(Method):
+    """A method for classification tasks: `run(MethodContext) -> MethodResult`."""
 
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
     kind: ClassVar[str] = "classification"
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params: Any) -> None:
-        self.params = merge_params(self.defaults, params)
 
     @abstractmethod
     def run(self, ctx: MethodContext) -> MethodResult:
-        """Train the student on the weak supervision in `ctx`."""
-
-
-def merge_params(defaults: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A method's parameters: its `defaults` overridden by `params`; unknown names are errors."""
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise TypeError(f"unknown parameter(s) {sorted(unknown)}; allowed: {sorted(defaults)}")
-    return {**defaults, **params}
-
-
-METHODS: dict[str, type[Method]] = {}
-
-
-def register(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a method to the registry under `cls.name`."""
-    METHODS[cls.name] = cls
-    return cls
-
-
-def get_method(name: str, **params: Any) -> Method:
-    """Instantiate a registered method; unknown names list the registry."""
-    if name not in METHODS:
-        raise UnknownNameError(f"unknown method '{name}' (methods: {', '.join(sorted(METHODS))})")
-    try:
-        return METHODS[name](**params)
-    except TypeError as err:
-        raise UnknownNameError(f"method '{name}': {err}") from None
+        """Train the student on the weak soft labels in `ctx`."""

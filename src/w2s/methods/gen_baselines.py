@@ -4,16 +4,15 @@ gold, or the strong model given the task's instruction)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from w2s.errors import W2SError
-from w2s.methods.generation import (
-    GenerationContext,
-    GenerationMethod,
-    GenerationResult,
-    register_generation,
-)
+from w2s.methods.base import register
+from w2s.methods.generation import GenerationContext, GenerationMethod, GenerationResult
+from w2s.registry import Params
 
 
-@register_generation
+@register
 class Unaltered(GenerationMethod):
     name = "unaltered"
     description = "the strong model as is, zero-shot"
@@ -22,7 +21,7 @@ class Unaltered(GenerationMethod):
         return GenerationResult({"test": self.answer(ctx.strong, ctx.prompts["test"], ctx)})
 
 
-@register_generation
+@register
 class NaiveSFT(GenerationMethod):
     name = "naive_sft"
     description = "strong SFT (LoRA) on the weak answers"
@@ -45,33 +44,33 @@ def _need_gold(ctx: GenerationContext, split: str, who: str) -> list[str]:
     return gold
 
 
-@register_generation
+@register
 class Weak(GenerationMethod):
     name = "weak"
     description = "the weak supervisor: prompted with the task's instruction, or SFT on gold"
     reference = True
-    defaults = {"mode": "prompted"}
+
+    class Params(Params):
+        mode: Literal["prompted", "sft"] = "prompted"
 
     def run(self, ctx: GenerationContext) -> GenerationResult:
         if ctx.weak is None:
             raise W2SError("the weak supervisor needs a weak language model")
         splits = ["strong_train", "test"]
         prompts = [p for s in splits for p in ctx.prompts[s]]
-        diag: dict = {"mode": self.params["mode"]}
-        if self.params["mode"] == "sft":
+        diag: dict = {"mode": self.params.mode}
+        if self.params.mode == "sft":
             gold = _need_gold(ctx, "weak_train", "weak_mode=sft")
             out, diag["train_losses"] = self.answer_after_sft(
                 ctx.weak, ctx.prompts["weak_train"], gold, prompts, ctx
             )
-        elif self.params["mode"] == "prompted":
-            out = self.answer(ctx.weak, prompts, ctx, system=ctx.instruction)
         else:
-            raise W2SError(f"unknown weak_mode '{self.params['mode']}' (use prompted or sft)")
+            out = self.answer(ctx.weak, prompts, ctx, system=ctx.instruction)
         n = len(ctx.prompts["strong_train"])
         return GenerationResult({"strong_train": out[:n], "test": out[n:]}, None, diag)
 
 
-@register_generation
+@register
 class GoldSFT(GenerationMethod):
     name = "gold_sft"
     description = "ceiling: strong SFT (LoRA) on gold answers of strong_train"
@@ -85,7 +84,7 @@ class GoldSFT(GenerationMethod):
         return GenerationResult({"test": test}, gold, {"train_losses": losses})
 
 
-@register_generation
+@register
 class StrongPrompted(GenerationMethod):
     name = "strong_prompted"
     description = "ceiling: the strong model told the task's hidden instruction"

@@ -1,4 +1,4 @@
-"""The generation-method contract and its registry.
+"""The generation-method contract (the `Method` contract for generation tasks).
 
 A generation method gets the prompts, the weak supervisor's answers and the strong
 language model, and returns the strong student's answers on the test prompts. Reference
@@ -8,12 +8,11 @@ hidden instruction; W2S methods never do (the runner leaves those fields empty).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from w2s.errors import UnknownNameError
-from w2s.methods.base import merge_params
+from w2s.methods.base import Method
 from w2s.models.lm import LanguageModel
 
 
@@ -43,17 +42,10 @@ class GenerationResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
-class GenerationMethod(ABC):
-    """A generation W2S method; parameters (see `defaults`) come from the config."""
+class GenerationMethod(Method):
+    """A method for generation tasks: `run(GenerationContext) -> GenerationResult`."""
 
-    name: ClassVar[str]
-    description: ClassVar[str] = ""
     kind: ClassVar[str] = "generation"
-    reference: ClassVar[bool] = False
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **params: Any) -> None:
-        self.params = merge_params(self.defaults, params)
 
     @abstractmethod
     def run(self, ctx: GenerationContext) -> GenerationResult:
@@ -79,24 +71,3 @@ class GenerationMethod(ABC):
         finally:
             tuned.close()
         return answers, getattr(tuned, "adapter_meta", {}).get("train_losses", [])
-
-
-GEN_METHODS: dict[str, type[GenerationMethod]] = {}
-
-
-def register_generation(cls: type[GenerationMethod]) -> type[GenerationMethod]:
-    """Class decorator adding a generation method to the registry under `cls.name`."""
-    GEN_METHODS[cls.name] = cls
-    return cls
-
-
-def get_generation_method(name: str, **params: Any) -> GenerationMethod:
-    """Instantiate a registered generation method; unknown names list the registry."""
-    if name not in GEN_METHODS:
-        raise UnknownNameError(
-            f"unknown generation method '{name}' (methods: {', '.join(sorted(GEN_METHODS))})"
-        )
-    try:
-        return GEN_METHODS[name](**params)
-    except TypeError as err:
-        raise UnknownNameError(f"method '{name}': {err}") from None

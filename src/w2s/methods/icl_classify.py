@@ -8,14 +8,17 @@ refined soft label, and the usual probe on strong features trains on it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from w2s.errors import W2SError
-from w2s.methods.base import Method, MethodContext, MethodResult, register
+from w2s.methods.base import ClassificationMethod, MethodContext, MethodResult, register
 from w2s.methods.refine import demo_indices
 from w2s.models.heads import Probe
+from w2s.registry import Params
+from w2s.seeds import derive_seed
 
 MAX_CHARS = 600
 
@@ -55,11 +58,17 @@ def refine_labels(
     return p / p.sum(1, keepdims=True)
 
 
+class ICLRelabelParams(Params):
+    k: int = Field(4, ge=1, le=64)
+    batch_size: int = Field(8, ge=1)
+    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+
+
 @register
-class ICLRefineLabels(Method):
+class ICLRefineLabels(ClassificationMethod):
     name = "icl_refine"
     description = "strong LM relabels with k weak-labelled demos (ICL refinement); probe on that"
-    defaults: ClassVar[dict[str, Any]] = {"k": 4, "batch_size": 8, "dtype": "bfloat16"}
+    Params = ICLRelabelParams
 
     def run(self, ctx: MethodContext) -> MethodResult:
         from w2s.models.lm.hf import HFLanguageModel
@@ -68,16 +77,24 @@ class ICLRefineLabels(Method):
             raise W2SError("icl_refine needs the texts and class names of the task")
         try:
             lm = HFLanguageModel(
-                ctx.strong_model, dtype=self.params["dtype"], batch_size=self.params["batch_size"]
+                ctx.strong_model, dtype=self.params.dtype, batch_size=self.params.batch_size
             )
         except W2SError as err:
             raise W2SError(f"icl_refine needs a causal LM as the strong model: {err}") from None
-        k = self.params["k"]
-        train = refine_labels(
-            lm, ctx.texts["strong_train"], ctx.weak_train, ctx.class_names, k, ctx.seed
-        )
-        val = refine_labels(lm, ctx.texts["val"], ctx.weak_val, ctx.class_names, k, ctx.seed + 1)
-        lm.close()
+        k = self.params.k
+        try:
+            train = refine_labels(
+                lm,
+                ctx.texts["strong_train"],
+                ctx.weak_train,
+                ctx.class_names,
+                k,
+                derive_seed(ctx.seed, "demos_train"),
+            )
+            val_seed = derive_seed(ctx.seed, "demos_val")
+            val = refine_labels(lm, ctx.texts["val"], ctx.weak_val, ctx.class_names, k, val_seed)
+        finally:
+            lm.close()
         probe = Probe(n_classes=ctx.n_classes, loss="xent", seed=ctx.seed, **ctx.probe)
         probe.fit(ctx.x_train, train, X_val=ctx.x_val, y_val=val)
         return MethodResult(

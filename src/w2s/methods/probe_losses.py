@@ -1,25 +1,30 @@
 """Probe-based W2S methods: the strong model's frozen features + a head trained on weak
-labels with one of the field's losses (Burns et al. 2023; EleutherAI w2s)."""
+labels with one of the field's losses (Burns et al. 2023; EleutherAI w2s). Each method's
+parameters are its loss's, declared once in `w2s.models.losses`."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from w2s.methods.base import Method, MethodContext, MethodResult, register
+from w2s.methods.base import ClassificationMethod, MethodContext, MethodResult, register
 from w2s.models.heads import Probe
+from w2s.models.losses import LOSSES, AuxParams, ProductParams
 
 
-class ProbeMethod(Method):
+class ProbeMethod(ClassificationMethod):
     """Train a `Probe` on the weak soft labels with loss `loss`, selecting the epoch on
     weak-labelled validation data."""
 
     loss: ClassVar[str] = "xent"
 
+    def fingerprint_parts(self) -> tuple:
+        return (*super().fingerprint_parts(), self.loss, LOSSES.get(self.loss).version)
+
     def run(self, ctx: MethodContext) -> MethodResult:
         probe = Probe(
             n_classes=ctx.n_classes,
             loss=self.loss,
-            loss_params=self.params,
+            loss_params=self.params.model_dump(),
             seed=ctx.seed,
             **ctx.probe,
         )
@@ -49,7 +54,7 @@ class LogConf(ProbeMethod):
     name = "logconf"
     description = "auxiliary confidence loss (Burns et al.), adaptive threshold, warm-up"
     loss = "logconf"
-    defaults = {"aux_max": 0.5, "warmup": 0.2}
+    Params = AuxParams
 
 
 @register
@@ -57,7 +62,7 @@ class Entropy(ProbeMethod):
     name = "entropy"
     description = "logconf with the student's soft predictions as the auxiliary target"
     loss = "entropy"
-    defaults = {"aux_max": 0.5, "warmup": 0.2}
+    Params = AuxParams
 
 
 @register
@@ -65,4 +70,4 @@ class Product(ProbeMethod):
     name = "product"
     description = "target proportional to weak^alpha * student^beta"
     loss = "product"
-    defaults = {"alpha": 1.0, "beta": 1.0}
+    Params = ProductParams

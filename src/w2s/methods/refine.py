@@ -12,17 +12,15 @@ fine-tuned on its own refined answers (or, with `finetune=False`, refines at tes
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from w2s.methods.generation import (
-    GenerationContext,
-    GenerationMethod,
-    GenerationResult,
-    register_generation,
-)
+from w2s.methods.base import register
+from w2s.methods.generation import GenerationContext, GenerationMethod, GenerationResult
 from w2s.models.lm import LanguageModel, Message
+from w2s.registry import Params
+from w2s.seeds import derive_seed
 
 ICL_INSTRUCTION = "Answer the last question in the same style and format as your earlier answers."
 STYLE_QUESTION = (
@@ -101,15 +99,24 @@ def _changed(new: list[str], old: list[str]) -> float:
     return float(np.mean([a.strip() != b.strip() for a, b in zip(new, old, strict=True)]))
 
 
+class RefineParams(Params):
+    """`finetune`: SFT on the refined answers (else refine at test time); `k`: weak
+    demonstrations per prompt (default: the run's `generation.k`)."""
+
+    finetune: bool = True
+    k: int | None = Field(None, ge=1, le=64)
+
+
 class Refinement(GenerationMethod):
     """Refine the weak answers on strong_train, then SFT on them (or refine at test time)."""
 
-    defaults: dict[str, Any] = {"finetune": True, "k": None}
+    Params = RefineParams
 
     def k(self, ctx: GenerationContext) -> int:
-        return int(self.params["k"] or ctx.k)
+        return int(self.params.k or ctx.k)
 
-    def refine(self, lm: LanguageModel, ctx: GenerationContext) -> list[str]:
+    def refine(self, lm: LanguageModel, ctx: GenerationContext) -> tuple[list[str], dict]:
+        """The refined answers on strong_train and diagnostics of the refinement."""
         raise NotImplementedError
 
     def refine_test(self, lm: LanguageModel, ctx: GenerationContext) -> list[str]:
@@ -117,26 +124,24 @@ class Refinement(GenerationMethod):
 
     def run(self, ctx: GenerationContext) -> GenerationResult:
         weak = ctx.weak_answers["strong_train"]
-        if not self.params["finetune"]:
+        if not self.params.finetune:
             test = self.refine_test(ctx.strong, ctx)
             return GenerationResult({"test": test}, None, {"finetune": False})
-        refined = self.refine(ctx.strong, ctx)
+        refined, extra = self.refine(ctx.strong, ctx)
         test, losses = self.answer_after_sft(
             ctx.strong, ctx.prompts["strong_train"], refined, ctx.prompts["test"], ctx
         )
-        diag = {
-            "refined_changed": _changed(refined, weak),
-            "train_losses": losses,
-            **getattr(self, "extra", {}),
-        }
+        diag = {"refined_changed": _changed(refined, weak), "train_losses": losses, **extra}
         return GenerationResult({"test": test}, refined, diag)
 
 
-@register_generation
+@register
 class ICLRefine(Refinement):
     name = "icl_refine"
     description = "Alg. 1: strong re-answers with k weak demos (leave-one-out), then SFT"
-    defaults = {**Refinement.defaults, "instruction": ICL_INSTRUCTION}
+
+    class Params(RefineParams):
+        instruction: str = ICL_INSTRUCTION
 
     def refine(self, lm, ctx):
         chats, _ = icl_prompts(
@@ -144,26 +149,26 @@ class ICLRefine(Refinement):
             ctx.weak_answers["strong_train"],
             self.k(ctx),
             ctx.seed,
-            self.params["instruction"],
+            self.params.instruction,
         )
-        return lm.complete(chats, max_new_tokens=ctx.max_new_tokens)
+        return lm.complete(chats, max_new_tokens=ctx.max_new_tokens), {}
 
     def refine_test(self, lm, ctx):
         train, weak = ctx.prompts["strong_train"], ctx.weak_answers["strong_train"]
-        rng = np.random.default_rng(ctx.seed + 1)
+        rng = np.random.default_rng(derive_seed(ctx.seed, "test_demos"))
         k = min(self.k(ctx), len(train))
         chats = [
             icl_chat(
                 [(train[j], weak[j]) for j in rng.choice(len(train), k, replace=False)],
                 p,
-                self.params["instruction"],
+                self.params.instruction,
             )
             for p in ctx.prompts["test"]
         ]
         return lm.complete(chats, max_new_tokens=ctx.max_new_tokens)
 
 
-@register_generation
+@register
 class InferRespond(Refinement):
     name = "infer_respond"
     description = "Alg. 2: strong states the style it infers from k weak demos, answers in it"
@@ -183,8 +188,7 @@ class InferRespond(Refinement):
         train, weak = ctx.prompts["strong_train"], ctx.weak_answers["strong_train"]
         demos = demo_indices(len(train), self.k(ctx), ctx.seed)
         styles = self.styles(lm, [[(train[j], weak[j]) for j in d] for d in demos])
-        self.extra = {"styles_sample": styles[:3]}
-        return self.respond(lm, ctx, train, styles)
+        return self.respond(lm, ctx, train, styles), {"styles_sample": styles[:3]}
 
     def refine_test(self, lm, ctx):
         train, weak = ctx.prompts["strong_train"], ctx.weak_answers["strong_train"]
@@ -194,7 +198,7 @@ class InferRespond(Refinement):
         return self.respond(lm, ctx, test, [styles[i % len(styles)] for i in range(len(test))])
 
 
-@register_generation
+@register
 class AskImprove(Refinement):
     name = "ask_improve"
     description = "Alg. 3: strong is asked to improve each weak answer, then SFT"
@@ -207,7 +211,8 @@ class AskImprove(Refinement):
         return lm.complete(asks, max_new_tokens=ctx.max_new_tokens)
 
     def refine(self, lm, ctx):
-        return self.improve(lm, ctx, ctx.prompts["strong_train"], ctx.weak_answers["strong_train"])
+        train = ctx.prompts["strong_train"]
+        return self.improve(lm, ctx, train, ctx.weak_answers["strong_train"]), {}
 
     def refine_test(self, lm, ctx):
         return self.improve(lm, ctx, ctx.prompts["test"], ctx.weak_answers["test"])

@@ -1,13 +1,25 @@
-"""What models do: encode texts (cached), and train heads on features."""
+"""What models do: encode texts (cached), train heads on features, language models.
+Names are imported lazily, so light submodules (e.g. `w2s.models.lm.lora`) load no torch."""
 
-from w2s.models.encoders import CausalLMEncoder, Encoder, SentenceEncoder, make_encoder
-from w2s.models.features import FeatureStore, features
+from __future__ import annotations
 
-__all__ = [
-    "CausalLMEncoder",
-    "Encoder",
-    "FeatureStore",
-    "SentenceEncoder",
-    "features",
-    "make_encoder",
-]
+from typing import Any
+
+_LAZY = {
+    "CausalLMEncoder": "w2s.models.encoders",
+    "Encoder": "w2s.models.encoders",
+    "SentenceEncoder": "w2s.models.encoders",
+    "make_encoder": "w2s.models.encoders",
+    "FeatureStore": "w2s.models.features",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'w2s.models' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -16,6 +16,8 @@ from sklearn.metrics import roc_auc_score
 
 from w2s.models.losses import get_loss
 
+PROBE_VERSION = 1  # bump when what `Probe` computes changes (saved stages depend on it)
+
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:

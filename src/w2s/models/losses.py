@@ -8,12 +8,14 @@ to per-example losses (n,). Registered by name for configs: `xent`, `xent_hard`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
-from w2s.errors import UnknownNameError
+from w2s.registry import Params, Registry, validate_params
 
 
 class Loss(Protocol):
@@ -52,10 +54,26 @@ def xent_hard(logits, target, progress):
     return F.cross_entropy(logits, target.argmax(-1), reduction="none")
 
 
-def make_logconf(aux_max: float = 0.5, warmup: float = 0.2, soft: bool = False) -> Loss:
+class AuxParams(Params):
+    """The auxiliary-confidence losses' schedule: weight `a` warms up linearly from 0 to
+    `aux_max` over the first `warmup` fraction of training."""
+
+    aux_max: float = Field(0.5, ge=0, le=1)
+    warmup: float = Field(0.2, ge=0, le=1)
+
+
+class ProductParams(Params):
+    """Exponents of the product loss's target weak^alpha * student^beta."""
+
+    alpha: float = Field(1.0, ge=0)
+    beta: float = Field(1.0, ge=0)
+
+
+def make_logconf(params: AuxParams, soft: bool = False) -> Loss:
     """Auxiliary confidence loss: target (1-a)·weak + a·harden(student), a warmed up
     linearly from 0 to `aux_max` over the first `warmup` fraction of training.
     `soft=True` uses the student's own probabilities instead of hardened ones."""
+    aux_max, warmup = params.aux_max, params.warmup
 
     def logconf(logits, target, progress):
         probs = logits.detach().softmax(-1)
@@ -66,8 +84,9 @@ def make_logconf(aux_max: float = 0.5, warmup: float = 0.2, soft: bool = False) 
     return logconf
 
 
-def make_product(alpha: float = 1.0, beta: float = 1.0) -> Loss:
+def make_product(params: ProductParams) -> Loss:
     """Product loss: target proportional to weak^alpha · student^beta (student detached)."""
+    alpha, beta = params.alpha, params.beta
 
     def product(logits, target, progress):
         logp = F.log_softmax(logits.detach(), -1)
@@ -77,17 +96,35 @@ def make_product(alpha: float = 1.0, beta: float = 1.0) -> Loss:
     return product
 
 
-LOSSES: dict[str, Callable[..., Loss]] = {
-    "xent": lambda: xent,
-    "xent_hard": lambda: xent_hard,
-    "logconf": make_logconf,
-    "entropy": lambda **kw: make_logconf(soft=True, **kw),
-    "product": make_product,
-}
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss: its parameters (declared once, here) and how to build it.
+    Bump `version` when the loss's computation changes: saved stages depend on it."""
+
+    name: str
+    description: str
+    build: Callable[[Any], Loss]
+    Params: type[Params] = Params
+    version: int = 1
 
 
-def get_loss(name: str, **params) -> Loss:
-    """A loss by name with its parameters."""
-    if name not in LOSSES:
-        raise UnknownNameError(f"unknown loss '{name}' (losses: {', '.join(LOSSES)})")
-    return LOSSES[name](**params)
+LOSSES: Registry[LossSpec] = Registry("loss")
+for _spec in (
+    LossSpec("xent", "cross-entropy to soft labels", lambda p: xent),
+    LossSpec("xent_hard", "cross-entropy to argmax labels", lambda p: xent_hard),
+    LossSpec("logconf", "auxiliary confidence loss, hardened student", make_logconf, AuxParams),
+    LossSpec(
+        "entropy",
+        "auxiliary confidence loss, soft student",
+        lambda p: make_logconf(p, soft=True),
+        AuxParams,
+    ),
+    LossSpec("product", "target ∝ weak^alpha · student^beta", make_product, ProductParams),
+):
+    LOSSES.add(_spec.name, _spec)
+
+
+def get_loss(name: str, **params: Any) -> Loss:
+    """A loss by name with its parameters (validated against its declared `Params`)."""
+    spec = LOSSES.get(name)
+    return spec.build(validate_params(spec.Params, params, f"loss '{name}'"))

@@ -23,22 +23,13 @@ from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.errors import DataError
 from w2s.models.encoders import quiet_hf, torch_dtype
 from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt, to_messages
+from w2s.models.lm.lora import LoraParams
 from w2s.progress import progress
+from w2s.registry import validate_params
 from w2s.zoo import resolve_model
 
 SFT_VERSION = 1
 ADAPTER_META = "w2s_adapter.json"
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 16,
-    "alpha": 32,
-    "dropout": 0.05,
-    "target_modules": "all-linear",
-    "epochs": 2,
-    "lr": 5e-4,
-    "batch_size": 4,
-    "max_length": 768,
-    "seed": 0,
-}
 
 
 class _StopOnStrings:
@@ -280,21 +271,18 @@ class HFLanguageModel(LanguageModel):
         pairs: Sequence[tuple[Prompt, str]],
         out: str | Path | None = None,
         system: str | None = None,
+        seed: int = 0,
         **params: Any,
     ) -> HFLanguageModel:
         """Train a LoRA adapter on (prompt, completion) pairs, loss on completion tokens.
 
-        `params` override `LORA_DEFAULTS` (r, alpha, dropout, target_modules, epochs, lr,
-        batch_size, max_length, seed). The adapter is content-addressed under the cache
-        (or saved to `out`); training the same pairs again loads the saved adapter.
-        Returns the tuned model; `train_losses` in its metadata holds per-epoch losses.
+        `params` are `LoraParams` (r, alpha, dropout, target_modules, epochs, lr,
+        batch_size, max_length); `seed` fixes initialisation and batch order. The adapter
+        is content-addressed under the cache (or saved to `out`); training the same pairs
+        again loads the saved adapter. Returns the tuned model; `train_losses` in its
+        metadata holds per-epoch losses.
         """
-        unknown = set(params) - set(LORA_DEFAULTS)
-        if unknown:
-            raise DataError(
-                f"unknown SFT parameter(s) {sorted(unknown)}; allowed: {sorted(LORA_DEFAULTS)}"
-            )
-        hp = {**LORA_DEFAULTS, **params}
+        hp = {**validate_params(LoraParams, params, "SFT", DataError).model_dump(), "seed": seed}
         if self.adapter:
             raise DataError("sft() starts from a base model; this one already has an adapter")
         if not pairs:

@@ -43,6 +43,7 @@ class OpenAILanguageModel(LanguageModel):
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # for messages: never echo a password
         self.api_key_env = api_key_env
         self.timeout = timeout
         self.max_retries = max_retries
@@ -59,7 +60,7 @@ class OpenAILanguageModel(LanguageModel):
 
     @property
     def name(self) -> str:
-        return f"{self.model}@{self.base_url}"
+        return f"{self.model}@{self.shown_url}"
 
     def _http(self):
         if self._client is None:
@@ -86,7 +87,7 @@ class OpenAILanguageModel(LanguageModel):
         """POST JSON with retries; returns the decoded answer or raises `BackendError`."""
         import httpx
 
-        where = f"{self.base_url}{path}"
+        where = f"{self.shown_url}{path}"
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
@@ -114,7 +115,7 @@ class OpenAILanguageModel(LanguageModel):
         if last.startswith("HTTP"):
             raise BackendError(f"{where} failed after {tries} attempt(s): {last}")
         raise BackendError(
-            f"cannot reach the OpenAI-compatible server at {self.base_url} ({last}) after "
+            f"cannot reach the OpenAI-compatible server at {self.shown_url} ({last}) after "
             f"{tries} attempt(s); is it running?"
         )
 
@@ -153,7 +154,9 @@ class OpenAILanguageModel(LanguageModel):
                 data = self.post("/completions", body)
                 got = [c.get("text") or "" for c in _choices(data)]
             if not got:
-                raise BackendError(f"{self.base_url} returned no completion for model {self.model}")
+                raise BackendError(
+                    f"{self.shown_url} returned no completion for model {self.model}"
+                )
             texts.extend(got)
             attempt += 1
         return texts[: params.n]
@@ -179,7 +182,7 @@ class OpenAILanguageModel(LanguageModel):
         offsets, values = lp.get("text_offset"), lp.get("token_logprobs")
         if not offsets or not values:
             raise BackendError(
-                f"{self.base_url} does not return prompt log-probs (echo + logprobs); "
+                f"{self.shown_url} does not return prompt log-probs (echo + logprobs); "
                 "score with the transformers backend instead"
             )
         end = len(prompt) + len(completion)
@@ -216,3 +219,16 @@ def _reason(err: Exception) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text[:160] or type(err).__name__
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password in it replaced by `***` (for messages and saved configs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
