@@ -1,4 +1,8 @@
-"""Deterministic, class-balanced, content-hash splits: weak_train / strong_train / val / test."""
+"""Deterministic, class-balanced, id-hash splits: weak_train / strong_train / val / test.
+
+Splits are disjoint by row, not by text: run `w2s.data.dedup.deduplicate` on the task
+first (and `resolve_sizes` on its result) so that no text can appear in two splits.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ def split_task(task: Task, sizes: dict[str, int | None], seed: int = 0) -> dict[
 
     Rows are ordered by sha256(seed, id) (or group); classification splits take equal
     numbers per class (the remainder to the first classes). Same seed -> same splits.
+    Pass a deduplicated task (see the module docstring): duplicates are not checked here.
     """
     n = resolve_sizes(task, sizes)
     df = task.df.reset_index(drop=True)
