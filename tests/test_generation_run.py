@@ -121,7 +121,7 @@ def _check_weak_targets_graded(out, graded: dict) -> None:
     against the gold references of the run's strong_train split, match `graded`."""
     import numpy as np
 
-    from w2s.data.registry import load_task
+    from w2s.data import deduplicate, load_task
     from w2s.data.splits import split_task
     from w2s.graders import get_grader
 
@@ -129,7 +129,8 @@ def _check_weak_targets_graded(out, graded: dict) -> None:
     (stage,) = (out / ".stages").glob("weak-*.npz")
     answers = [str(a) for a in np.load(stage)["answers_strong_train"]]
     sizes = {k[2:]: v for k, v in config["data"].items()}
-    train = split_task(load_task(config["task"]), sizes, config["seed"])["strong_train"]
+    task, _ = deduplicate(load_task(config["task"]))  # as the protocol does
+    train = split_task(task, sizes, config["seed"])["strong_train"]
     assert len(answers) == len(train)
     correct = get_grader(config["generation"]["graders"][0]).score(
         train["text"].tolist(), answers, train["target"].tolist()

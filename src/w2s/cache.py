@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,15 +116,19 @@ def write_json_atomic(path: Path, data: Any) -> None:
         tmp.write_text(text + "\n")
 
 
-def quarantine(path: Path, reason: str) -> Path:
-    """Move a damaged cache entry aside (a name readers ignore) and warn in one line."""
+def quarantine(path: Path, what: str, reason: str) -> Path:
+    """Move a damaged cache entry (file or folder) aside to `.corrupt-<name>`, a name
+    readers ignore, replacing an older quarantined copy, and print one warning line."""
     from w2s.progress import warn
 
-    target = path.with_name(f"{CORRUPT_PREFIX}{int(time.time())}-{path.name}")
-    with contextlib.suppress(OSError):
-        os.replace(path, target)
-    warn(f"{reason}: moved aside to {target.name}; recomputing")
-    return target
+    aside = path.with_name(CORRUPT_PREFIX + path.name)
+    if aside.is_dir():
+        shutil.rmtree(aside)
+    elif aside.exists():
+        aside.unlink()
+    os.replace(path, aside)
+    warn(f"{what} is damaged ({reason}); moved it to {aside} and making it again")
+    return aside
 
 
 def check_out_dir(out: Path) -> None:

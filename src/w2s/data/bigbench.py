@@ -1,7 +1,9 @@
 """BIG-bench tasks read from the pinned `bigbench==1.0.0` source archive on PyPI.
 
-The archive is fetched once with `pip download --no-deps` (sha256 verified); each task's
-`task.json` is extracted on first use and cached, so later loads take milliseconds.
+The archive is fetched once with `pip download --no-deps --require-hashes` (pip checks the
+pinned sha256 before it builds anything from the sdist); each task's `task.json` is
+extracted on first use and cached, so later loads take milliseconds. A damaged archive or
+task.json in the cache is moved aside (`.corrupt-<name>`) with a warning and made again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s.cache import TMP_PREFIX, cache_dir, lock, write_json_atomic
+from w2s.cache import (
+    TMP_PREFIX,
+    download_dir,
+    lock,
+    quarantine,
+    sha256_file,
+    write_json_atomic,
+)
 from w2s.data.task import Task
 from w2s.errors import DataError, UnknownNameError
 from w2s.progress import status
@@ -27,7 +36,7 @@ _ROOT = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 
 
 def _dir() -> Path:
-    return cache_dir() / "bigbench"
+    return download_dir() / "bigbench"
 
 
 @cache
@@ -38,13 +47,17 @@ def catalogue() -> pd.DataFrame:
 
 
 def archive_path() -> Path:
-    """The verified source archive, downloaded on first use."""
+    """The verified source archive, downloaded on first use.
+
+    Its sha256 is checked on every call (about a second; callers then read the whole
+    archive anyway): a damaged archive is moved aside with a warning and fetched again."""
     from w2s.zoo.fetch import pip_download
 
     final = _dir() / "bigbench-1.0.0.tar.gz"
-    if final.exists():
-        return final
+    (expected,) = ARCHIVE.values()
     with lock(final):
+        if final.exists() and sha256_file(final) != expected:
+            quarantine(final, "the cached BIG-bench archive", "its sha256 is not the pinned one")
         if not final.exists():
             _dir().mkdir(parents=True, exist_ok=True)
             with (
@@ -57,18 +70,36 @@ def archive_path() -> Path:
 
 
 def task_json(name: str) -> dict:
-    """The parsed task.json of `name` (`task` or `task/subtask`), extracted on first use."""
+    """The parsed task.json of `name` (`task` or `task/subtask`), extracted on first use.
+
+    A cached copy that does not parse is moved aside with a warning and extracted again."""
     known = set(catalogue()["task"])
     if name not in known:
         close = [t for t in known if t.startswith(name.split("/")[0])][:5]
         hint = f" (did you mean: {', '.join(sorted(close))})" if close else ""
         raise UnknownNameError(f"unknown BIG-bench task '{name}'{hint}; see `w2s list tasks`")
     cached = _dir() / "tasks" / name / "task.json"
-    if not cached.exists():
-        prefetch([name])
-    if not cached.exists():
-        raise DataError(f"BIG-bench task '{name}' is programmatic (no task.json): not supported")
-    return json.loads(cached.read_text())
+    for attempt in range(2):
+        if not cached.exists():
+            prefetch([name])
+        if not cached.exists():
+            raise DataError(
+                f"BIG-bench task '{name}' is programmatic (no task.json): not supported"
+            )
+        try:
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                return data
+            reason = "it is not a JSON object"
+        except (ValueError, UnicodeDecodeError) as err:
+            reason = f"not valid JSON: {str(err).splitlines()[0][:80]}"
+        if attempt == 0:
+            with lock(_dir() / "extract"):
+                if cached.exists():
+                    quarantine(cached, f"the cached task.json of BIG-bench '{name}'", reason)
+    raise DataError(
+        f"BIG-bench task '{name}': its task.json in the archive is unreadable ({reason})"
+    )
 
 
 def prefetch(names: list[str]) -> None:

@@ -13,7 +13,7 @@ from w2s.data.bigbench import load_bigbench, load_bigbench_union
 from w2s.data.files import load_file, load_hf
 from w2s.data.specs import TaskSpec, default_spec
 from w2s.data.task import Task
-from w2s.errors import UnknownNameError
+from w2s.errors import DataError, UnknownNameError
 from w2s.registry import Registry
 
 _MULTIEMO_EN = [f"multiemo/{d}_sentence_en" for d in ("hotels", "medicine", "products", "reviews")]
@@ -105,8 +105,19 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     return source, name, dict(parse_qsl(query, keep_blank_values=True))
 
 
+_OPTIONS = {
+    "alias": ("classes",),
+    "bigbench": ("classes",),
+    "file": ("text", "label", "kind", "classes"),
+    "hf": ("split", "text", "label", "classes"),
+}
+
+
 def load_task(spec: str) -> Task:
-    """Load a task by spec; unknown names raise `UnknownNameError` listing what exists."""
+    """Load a task by spec; unknown names raise `UnknownNameError` listing what exists.
+
+    Bad specs and bad data raise a one-line `W2SError`: unknown options, `classes=` naming
+    a class twice or an unknown class, missing or unreadable files (see `load_file`)."""
     return resolve_task(spec)[0]
 
 
@@ -127,28 +138,36 @@ def resolve_task(spec: str) -> tuple[Task, TaskSpec]:
 
 def _load(spec: str) -> Task:
     source, name, opts = parse_spec(spec.strip())
+    if source not in _OPTIONS:
+        raise UnknownNameError(f"unknown task source '{source}:' (use bigbench:, file:, hf:)")
+    unknown = sorted(set(opts) - set(_OPTIONS[source]))
+    if unknown:
+        raise UnknownNameError(
+            f"unknown option '{unknown[0]}' in task spec '{spec}' "
+            f"(options for {source}: {', '.join(_OPTIONS[source])})"
+        )
     classes = [c for c in opts.pop("classes", "").split(",") if c] or None
+    if classes and len(set(classes)) < len(classes):
+        twice = next(c for c in classes if classes.count(c) > 1)
+        raise DataError(f"task spec '{spec}': classes= names '{twice}' twice")
     if source == "alias":
         task = TASKS.get(name).load()
-        return _subset(task, classes) if classes else task
-    if source == "bigbench":
+    elif source == "bigbench":
         return load_bigbench(name, classes)
-    if source == "file":
+    elif source == "file":
         task = load_file(
             name, opts.get("text", "text"), opts.get("label", "label"), opts.get("kind")
         )
-    elif source == "hf":
+    else:
         task = load_hf(
             name, opts.get("split", "train"), opts.get("text", "text"), opts.get("label", "label")
         )
-    else:
-        raise UnknownNameError(f"unknown task source '{source}:' (use bigbench:, file:, hf:)")
     return _subset(task, classes) if classes else task
 
 
 def _subset(task: Task, classes: list[str]) -> Task:
-    from w2s.errors import DataError
-
+    if task.kind != "classification":
+        raise DataError(f"{task.name}: classes= needs a classification task, not {task.kind}")
     unknown = [c for c in classes if c not in task.classes]
     if unknown:
         raise DataError(

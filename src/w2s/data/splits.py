@@ -1,4 +1,8 @@
-"""Deterministic, class-balanced, content-hash splits: weak_train / strong_train / val / test."""
+"""Deterministic, class-balanced, id-hash splits: weak_train / strong_train / val / test.
+
+Splits are disjoint by row, not by text: run `w2s.data.dedup.deduplicate` on the task
+first (and `resolve_sizes` on its result) so that no text can appear in two splits.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ DEFAULT_CAPS = {"weak_train": 1000, "strong_train": 1000, "val": 250, "test": 10
 _FRACTIONS = {"weak_train": 0.3, "strong_train": 0.3, "val": 0.1, "test": 0.3}
 
 
-def _hash_order(keys: pd.Series, seed: int) -> np.ndarray:
+def _hash_order(keys: pd.Series, seed: int | str) -> np.ndarray:
     digests = [hashlib.sha256(f"{seed}:{k}".encode()).hexdigest() for k in keys.astype(str)]
     return np.argsort(np.array(digests), kind="stable")
 
@@ -75,6 +79,7 @@ def split_task(
 
     Rows are ordered by sha256(seed, id) (or group); classification splits take equal
     numbers per class (the remainder to the first classes). Same seed -> same splits.
+    Pass a deduplicated task (see the module docstring): duplicates are not checked here.
     """
     n = resolve_sizes(task, sizes, caps)
     df = task.df.reset_index(drop=True)
@@ -115,7 +120,8 @@ def split_task(
             taken[c] += q
             parts.append(part)
         joined = pd.concat(parts)
-        out[name] = joined.iloc[_hash_order(joined["id"], seed + 1)].reset_index(drop=True)
+        within = joined.iloc[_hash_order(joined["id"], f"{seed}/{name}")]
+        out[name] = within.reset_index(drop=True)
     return {k: out[k] for k in SPLITS}
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from w2s.cache import fingerprint, jsonable
+from w2s.data.dedup import deduplicate
 from w2s.data.specs import TaskSpec
 from w2s.data.task import Task
 from w2s.errors import W2SError
@@ -48,7 +49,9 @@ class Protocol(ABC):
     version: ClassVar[int] = 1  # of the floor/ceiling stages' code
 
     def __init__(self, cfg: ExperimentConfig, task: Task, spec: TaskSpec) -> None:
-        self.cfg, self.task, self.spec = cfg, task, spec
+        self.cfg, self.spec = cfg, spec
+        # repeated texts would leak across splits: drop them (and conflicting labels) first
+        self.task, self.dedup = deduplicate(task)
         bad = cfg.kind_errors(task.kind)
         if bad:
             raise W2SError(
@@ -142,6 +145,7 @@ class Protocol(ABC):
                 "strong": self.cfg.strong.model,
                 "seed": self.cfg.seed,
                 "n": dict(self.sizes),
+                "dedup": self.dedup,
                 **self.score(),
             }
         self.timing["total"] = time.perf_counter() - start

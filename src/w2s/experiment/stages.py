@@ -39,7 +39,7 @@ class StageStore:
                 self.reused.append(name)
                 return arrays
             except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-                quarantine(path, f"saved stage '{name}' is unreadable ({type(err).__name__})")
+                quarantine(path, f"saved stage '{name}'", f"unreadable: {type(err).__name__}")
         result = fn()
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,20 @@ class ModelSource:
     path: Path
     kind: ModelKind
     revision: str
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+
+def looks_like_path(ref: str) -> bool:
+    """True when `ref` cannot be a hub id, so it can only name a local path.
+
+    Hub ids are `name` or `owner/name`: letters, digits, `_`, `-`, `.`, each part starting
+    with a letter or digit. Anything else (a leading `.`, `/` or `~`, a backslash, two or
+    more `/`, spaces, a drive letter) is a path. An `owner/name`-shaped ref that is not on
+    disk is asked of the hub, whose error then says so.
+    """
+    return _HUB_ID.fullmatch(ref) is None
 
 
 def _kind_of(folder: Path) -> ModelKind:
@@ -68,6 +83,12 @@ def resolve_model(ref: str) -> ModelSource:
         if not (local / "config.json").exists() and not (local / "modules.json").exists():
             raise UnknownNameError(f"model folder '{ref}' has no config.json or modules.json")
         return ModelSource(ref, local.resolve(), _kind_of(local), _folder_revision(local))
+    if local.exists():
+        raise UnknownNameError(f"model path '{ref}' is a file: give the folder that holds it")
+    if looks_like_path(ref):
+        raise UnknownNameError(
+            f"model folder not found: {ref} (and it is not a zoo name: {', '.join(ZOO)})"
+        )
     path = _from_hub(ref)
     revision = path.name if len(path.name) >= 12 else _folder_revision(path)
     return ModelSource(ref, path, _kind_of(path), revision[:12])
