@@ -81,3 +81,71 @@ def test_list_commands(w2s_cli):
     tasks = w2s_cli("list", "tasks").stdout.splitlines()
     assert tasks[0].startswith("sentiment") and any(t.startswith("bigbench:winowhy") for t in tasks)
     assert w2s_cli("list", "bogus").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (lambda d: (d / "out.txt").write_text("x"), ["--out", "{d}/out.txt"], "is a file"),
+        (lambda d: None, ["--out", "/proc/w2s-run"], "cannot write"),
+        (lambda d: None, ["--seed", "-1"], "seed"),
+        (lambda d: None, ["--set", "seed=99999999999999"], "seed"),
+        (lambda d: None, ["--set", "data.n_test=[1"], "--set data.n_test"),
+        (lambda d: None, ["--set", "=3"], "--set expects key=value"),
+        (lambda d: None, ["--set", "methods=[{name: logconf, aux_max: abc}]"], "aux_max"),
+        (lambda d: None, ["--strong", "smollm2-135m", "--set", "strong.layer=99"], "out of range"),
+        (lambda d: None, ["--set", "strong.pooling=last"], "sentence encoder"),
+        (lambda d: None, ["--set", "bootstrap.n_resamples=100000000"], "n_resamples"),
+        (lambda d: None, ["--set", "generation.k=2"], "not used by classification"),
+    ],
+)
+def test_bad_run_options_are_one_line(w2s_cli, data_files, tmp_path, make, args, message):
+    make(tmp_path)
+    args = [a.replace("{d}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "run")]
+    proc = w2s_cli(*BASE, "--task", f"file:{data_files}/ok.csv", *args)
+    lines = error_lines(proc)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_file_kinds(w2s_cli, tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes("task: caf\xe9\n".encode("latin-1"))
+    (tmp_path / "folder.yaml").mkdir()
+    for name, message in (("latin1.yaml", "not UTF-8"), ("folder.yaml", "is a folder")):
+        proc = w2s_cli("run", str(tmp_path / name))
+        lines = error_lines(proc)
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_output_folders_of_analyze_and_simulate(w2s_cli, tmp_path):
+    (tmp_path / "f").write_text("x")
+    proc = w2s_cli("simulate", "coverage", "--quick", "--out", str(tmp_path / "f"))
+    assert proc.returncode == 2 and "is a file" in error_lines(proc)[0]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text('{"task": "x", "meth')  # truncated
+    (run / "predictions.parquet").write_bytes(b"PAR1")
+    proc = w2s_cli("analyze", "misfit", str(run), "--out", str(tmp_path / "mf"))
+    lines = error_lines(proc)
+    assert proc.returncode == 2 and len(lines) == 1 and "damaged" in lines[0], proc.stderr
+
+
+def test_ctrl_c_prints_the_resume_hint_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "w2s.cli", "simulate", "feature-learning", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    time.sleep(6)  # inside the simulation (imports take a few seconds)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == ["error: interrupted (finished stages are saved; rerun to resume)"]

@@ -132,6 +132,7 @@ def test_analyze_misfit_cli(first_run, w2s_cli, tmp_path):
     assert bad.returncode == 2 and "not a finished run directory" in bad.stderr
 
 
+@pytest.mark.slow
 def test_three_class_task_end_to_end(tmp_path):
     raw = {
         "task": "bigbench:multiemo/reviews_sentence_en?classes=negative,neutral,positive",

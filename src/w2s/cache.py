@@ -142,8 +142,10 @@ def check_out_dir(out: Path) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise W2SError(f"output folder {out}: {probe} is a file")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise W2SError(f"output folder {out}: cannot write in {probe} (permission denied)")
+    try:  # a real write: permissions alone do not tell (root, read-only mounts, /proc)
+        shutil.rmtree(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=probe))
+    except OSError as err:
+        raise W2SError(f"output folder {out}: cannot write in {probe} ({err.strerror})") from None
 
 
 def make_out_dir(out: Path) -> Path:

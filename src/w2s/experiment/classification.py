@@ -56,6 +56,28 @@ def encoder_for(m: ModelConfig) -> Encoder:
     )
 
 
+def check_model_config(role: str, m: ModelConfig, enc: Encoder) -> None:
+    """Layer and pooling that the model can serve, checked from its config (no weights)."""
+    if enc.source.kind == "sentence_encoder":
+        ignored = [k for k in ("layer", "pooling") if k in m.model_fields_set]
+        if ignored:
+            raise W2SError(
+                f"{role}.{ignored[0]}: '{m.model}' is a sentence encoder with its own "
+                "pooling; layer and pooling apply to causal LMs only"
+            )
+        return
+    if m.layer is None:
+        return
+    from transformers import AutoConfig
+
+    n = AutoConfig.from_pretrained(enc.source.path).get_text_config().num_hidden_layers
+    if not (1 <= m.layer <= n or -n <= m.layer <= -1):
+        raise W2SError(
+            f"{role}.layer={m.layer} is out of range: '{m.model}' has {n} blocks "
+            f"(use 1..{n}, or -1..-{n} from the end)"
+        )
+
+
 class ClassificationProtocol(Protocol):
     kind = "classification"
 
@@ -64,14 +86,7 @@ class ClassificationProtocol(Protocol):
         self.weak_encoder = encoder_for(self.cfg.weak)  # fail fast on a bad model
         self.strong_encoder = encoder_for(self.cfg.strong)
         for role, enc in (("weak", self.weak_encoder), ("strong", self.strong_encoder)):
-            if enc.source.kind == "sentence_encoder":
-                m = getattr(self.cfg, role)
-                ignored = [k for k in ("layer", "pooling") if k in m.model_fields_set]
-                if ignored:
-                    raise W2SError(
-                        f"{role}.{ignored[0]}: '{m.model}' is a sentence encoder with its own "
-                        "pooling; layer and pooling apply to causal LMs only"
-                    )
+            check_model_config(role, getattr(self.cfg, role), enc)
         self.data_key = split_key(self.splits, ("id", "text", "label"))
         self.gold = {s: self.splits[s]["label"].to_numpy() for s in SPLITS}
         self.text = {s: self.splits[s]["text"].tolist() for s in SPLITS}

@@ -63,7 +63,7 @@ class MethodConfig(Strict):
 
 
 class BootstrapConfig(Strict):
-    n_resamples: int = Field(1000, ge=100)
+    n_resamples: int = Field(1000, ge=100, le=100_000)
     ci: float = Field(0.95, gt=0, lt=1)
 
 
