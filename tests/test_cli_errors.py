@@ -135,14 +135,15 @@ def test_output_folders_of_analyze_and_simulate(w2s_cli, tmp_path):
 
 
 def test_ctrl_c_prints_the_resume_hint_and_exits_130(tmp_path):
-    import os
     import signal
     import subprocess
     import sys
     import time
 
     cmd = [sys.executable, "-m", "w2s.cli", "simulate", "feature-learning", "--out", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    # a shell's background job inherits SIGINT as ignored; a user's terminal does not
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     time.sleep(6)  # inside the simulation (imports take a few seconds)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from w2s.analysis.simulators import SIMULATORS, run_simulator
+from w2s.errors import UnknownNameError
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def test_files_are_written(results):
 
 
 def test_unknown_name_lists_the_simulators(tmp_path):
-    with pytest.raises(ValueError, match="refinement.*misfit.*feature_learning.*coverage"):
+    with pytest.raises(UnknownNameError, match="refinement.*misfit.*feature_learning.*coverage"):
         run_simulator("nope", tmp_path)
     assert not list(tmp_path.iterdir())
 

@@ -205,20 +205,32 @@ def list_(what: Annotated[str, typer.Argument(help="tasks | models | methods")])
         _fail(f"unknown list '{what}' (use tasks, models or methods)")
 
 
+INTERRUPTED = "interrupted (finished stages are saved; rerun to resume)"
+
+
 def main() -> None:
-    """Entry point: user errors become one red line on stderr and exit code 2."""
-    import click
+    """Entry point: user errors become one red line on stderr and exit code 2; Ctrl-C
+    says how to resume and exits 130."""
+    from typer.exceptions import Abort, Exit, TyperException
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # Typer returns Ctrl-C as exit code 130
     except W2SError as err:
         _fail_plain(str(err))
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        _fail_plain("interrupted (finished stages are saved; rerun to resume)", code=130)
-    except click.exceptions.ClickException as err:
-        _fail_plain(err.format_message(), code=2)
-    except click.exceptions.Exit as err:
+    except (KeyboardInterrupt, Abort):
+        _fail_plain(INTERRUPTED, code=130)
+    except Exit as err:
         sys.exit(err.exit_code)
+    except TyperException as err:  # usage errors: unknown option, missing argument
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        code = getattr(err, "exit_code", 2)
+        if not message.strip():  # no arguments at all: the help is already shown
+            sys.exit(code)
+        _fail_plain(message, code=code)
+    if code == 130:
+        _fail_plain(INTERRUPTED, code=130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _fail_plain(message: str, code: int = 2) -> None:

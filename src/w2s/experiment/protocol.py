@@ -58,10 +58,11 @@ class Protocol(ABC):
                 f"{', '.join(bad)}: not used by {task.kind} tasks (task '{cfg.task}' is a "
                 f"{task.kind} task); remove {'them' if len(bad) > 1 else 'it'}"
             )
-        chosen = cfg.methods or [{"name": n} for n in spec.methods]
-        self.method_params = [
-            (m.name, m.params) if hasattr(m, "name") else (m["name"], {}) for m in chosen
-        ]
+        self.method_params = (
+            [(m.name, m.params) for m in cfg.methods]
+            if cfg.methods
+            else [(n, {}) for n in spec.methods]
+        )
         names = [n for n, _ in self.method_params]
         if len(set(names)) != len(names):
             raise W2SError(f"methods listed twice: {', '.join(names)}")
