@@ -62,12 +62,24 @@ def test_metrics_agree_with_saved_predictions(first_run):
     assert m["accuracy"] == pytest.approx(acc["naive"])
     assert m["pgr_accuracy"] == pytest.approx(pgr(acc["weak"], acc["ceiling"], acc["naive"]))
     assert m["agreement_with_weak"] == pytest.approx(float((pred["naive"] == pred["weak"]).mean()))
+    # every method against the declared baseline (naive), paired on the same test examples
+    assert saved_baseline(out) == "naive" and "vs_naive_accuracy" not in m
+    for name in ("naive_hard", "logconf", "product"):
+        row = metrics["methods"][name]
+        diff = float((pred[name] == pred["gold"]).mean()) - acc["naive"]
+        assert row["vs_naive_accuracy"] == pytest.approx(diff)
+        lo, hi = row["vs_naive_auroc_ci"]
+        assert lo <= row["vs_naive_auroc"] <= hi
     assert set(pred["domain"]) <= {
         "hotels_sentence_en",
         "medicine_sentence_en",
         "products_sentence_en",
         "reviews_sentence_en",
     }
+
+
+def saved_baseline(out):
+    return json.loads((out / "metrics.json").read_text())["baseline"]
 
 
 def _strip(metrics):

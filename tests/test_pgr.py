@@ -106,3 +106,28 @@ def test_paired_difference_of_two_methods():
     assert same["diff"] == 1.0 and same["ci"] == [1.0, 1.0] and same["better"] == 2
     with pytest.raises(ValueError):
         bootstrap_difference([1.0], [1.0, 2.0])
+
+
+def test_metric_difference_matches_an_explicit_paired_bootstrap():
+    from sklearn.metrics import roc_auc_score
+
+    from w2s.analysis.pgr import _resample_counts, bootstrap_metric_difference
+
+    rng = np.random.default_rng(1)
+    n = 120
+    gold = rng.integers(0, 2, n)
+    pa = np.clip(0.35 * gold + 0.65 * rng.random(n), 0, 1)
+    pb = rng.random(n)
+    a, b = np.c_[1 - pa, pa], np.c_[1 - pb, pb]
+    expected_auc, expected_acc = [], []
+    for c in _resample_counts(n, 200, seed=3):
+        idx = np.repeat(np.arange(n), c)
+        g = gold[idx]
+        expected_auc.append(roc_auc_score(g, pa[idx]) - roc_auc_score(g, pb[idx]))
+        expected_acc.append(((pa[idx] > 0.5) == g).mean() - ((pb[idx] > 0.5) == g).mean())
+    for metric, expected in (("auroc", expected_auc), ("accuracy", expected_acc)):
+        d = bootstrap_metric_difference(gold, a, b, metric, n_resamples=200, ci=0.9, seed=3)
+        assert d["ci"] == pytest.approx(np.quantile(expected, [0.05, 0.95]))
+        assert d["better_rate"] == pytest.approx(np.mean(np.array(expected) > 0))
+    d = bootstrap_metric_difference(gold, a, b, "auroc", n_resamples=200, seed=3)
+    assert d["diff"] == pytest.approx(roc_auc_score(gold, pa) - roc_auc_score(gold, pb))

@@ -19,12 +19,14 @@ import pandas as pd
 from w2s.analysis.coverage import coverage_mask, coverage_report, expansion_estimate
 from w2s.analysis.metrics import agreement, classification_metrics
 from w2s.analysis.misfit import misfit, misfit_report
-from w2s.analysis.pgr import bootstrap_pgr
+from w2s.analysis.pgr import bootstrap_metric_difference, bootstrap_pgr
 from w2s.data.splits import SPLITS, split_task
 from w2s.errors import W2SError
 from w2s.experiment.config import ModelConfig
 from w2s.experiment.outputs import (
     GAP_MARK,
+    baseline_cell,
+    baseline_lines,
     fmt,
     gap_note,
     gap_significant,
@@ -169,6 +171,7 @@ class ClassificationProtocol(Protocol):
             "methods": {},
             "bootstrap": {k: boot[k] for k in ("n_resamples", "ci", "seed")},
             "gap": {},
+            "baseline": self.baseline(),
         }
         for name, s in self.students.items():
             p = s["test"]
@@ -179,6 +182,14 @@ class ClassificationProtocol(Protocol):
                 out["gap"][metric] = gap_summary(
                     weak_m[metric], ceil_m[metric], b["gap_positive_rate"], boot["ci"]
                 )
+            base = self.baseline()
+            if base and name != base:
+                for metric in METRICS:
+                    d = bootstrap_metric_difference(
+                        gold, p, self.students[base]["test"], metric=metric, **boot
+                    )
+                    m[f"vs_{base}_{metric}"] = d["diff"]
+                    m[f"vs_{base}_{metric}_ci"] = d["ci"]
             m["agreement_with_weak"] = agreement(p, weak["test"])
             if "train" in s:
                 m["agreement_with_weak_train"] = agreement(s["train"], weak["strong_train"])
@@ -200,7 +211,8 @@ class ClassificationProtocol(Protocol):
 
     def table(self, metrics: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
         header = ["", "accuracy", "AUROC", "ECE", "PGR (acc)", "95% CI", "PGR (AUROC)", "95% CI"]
-        header.append("agree w/ weak")
+        base = metrics.get("baseline")
+        header += ["agree w/ weak"] + ([f"acc - {base} [95% CI]"] if base else [])
         rows = []
         for r in predictor_rows(metrics):
             rows.append(
@@ -212,6 +224,7 @@ class ClassificationProtocol(Protocol):
                     *pgr_cells(metrics, r, "accuracy"),
                     *pgr_cells(metrics, r, "auroc"),
                     fmt(r.get("agreement_with_weak")) if "agreement_with_weak" in r else "",
+                    *([baseline_cell(r, base, "accuracy")] if base else []),
                 ]
             )
         return header, rows, gap_note(metrics, list(METRICS))
@@ -234,6 +247,7 @@ class ClassificationProtocol(Protocol):
             *(f"{line}\n" for line in notes),
             "![results](plots/results.png)",
             "",
+            *baseline_lines(metrics, list(METRICS)),
             *analysis_lines(metrics),
             timing_line(metrics),
         ]

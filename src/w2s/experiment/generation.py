@@ -26,6 +26,7 @@ from w2s.data.splits import split_task
 from w2s.errors import DataError, W2SError
 from w2s.experiment.config import BackendConfig, ExperimentConfig, ModelConfig
 from w2s.experiment.outputs import (
+    baseline_lines,
     gap_note,
     markdown_table,
     missing,
@@ -33,7 +34,6 @@ from w2s.experiment.outputs import (
     predictor_rows,
     pyplot,
     save_figure,
-    signed,
     timing_line,
 )
 from w2s.experiment.protocol import PROTOCOLS, Protocol, add_pgr, gap_summary, split_key
@@ -234,7 +234,7 @@ class GenerationProtocol(Protocol):
             }
         names = [gr.metric for gr in self.graders]
         boot = self.bootstrap_args()
-        base = self.spec.baseline if self.spec.baseline in self.scores else None
+        base = self.baseline()
         out: dict[str, Any] = {
             "metrics": names,
             "weak_floor": _summary(self.answers["weak"], self.scores["weak"]),
@@ -333,7 +333,7 @@ class GenerationProtocol(Protocol):
             *(f"**Warning:** {w}\n" for w in metrics.get("warnings", [])),
             "![results](plots/results.png)",
             "",
-            *baseline_lines(metrics),
+            *baseline_lines(metrics, metrics["metrics"]),
             *supervision_lines(metrics.get("supervision", {})),
         ]
         test = self.splits["test"]
@@ -484,33 +484,6 @@ def _quote(text: str, limit: int = 500) -> str:
     text = text.strip() or "(empty)"
     text = text if len(text) <= limit else text[:limit] + " ..."
     return "\n".join("> " + ln for ln in text.splitlines())
-
-
-def baseline_lines(metrics: dict[str, Any]) -> list[str]:
-    """Each method minus the baseline (naive SFT), paired per test example, with CIs."""
-    base = metrics.get("baseline")
-    if not base:
-        return []
-    names = metrics["metrics"]
-    body = []
-    for who, m in metrics["methods"].items():
-        if f"vs_{base}_{names[0]}" in m:
-            cells = []
-            for metric in names:
-                lo, hi = m[f"vs_{base}_{metric}_ci"]
-                cells.append(f"{signed(m[f'vs_{base}_{metric}'])} [{signed(lo)}, {signed(hi)}]")
-            body.append([who, *cells])
-    if not body:
-        return []
-    return [
-        f"## Compared with {base}",
-        "",
-        f"Method minus {base} per metric, paired over test examples, with "
-        f"{100 * metrics['bootstrap']['ci']:.0f}% bootstrap CIs.",
-        "",
-        *markdown_table(["", *names], body),
-        "",
-    ]
 
 
 def supervision_lines(supervision: dict[str, dict[str, float]]) -> list[str]:

@@ -164,3 +164,32 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def baseline_cell(row: dict[str, Any], base: str | None, metric: str) -> str:
+    """`+0.012 [-0.010, +0.030]`: a method minus the baseline on `metric`, with its CI."""
+    if not base or f"vs_{base}_{metric}" not in row:
+        return ""
+    lo, hi = row[f"vs_{base}_{metric}_ci"]
+    return f"{signed(row[f'vs_{base}_{metric}'])} [{signed(lo)}, {signed(hi)}]"
+
+
+def baseline_lines(metrics: dict[str, Any], metric_names: list[str]) -> list[str]:
+    """Each method minus the run's baseline, paired over test examples, with CIs."""
+    base = metrics.get("baseline")
+    body = [
+        [who, *(baseline_cell(m, base, metric) for metric in metric_names)]
+        for who, m in metrics["methods"].items()
+        if base and f"vs_{base}_{metric_names[0]}" in m
+    ]
+    if not body:
+        return []
+    return [
+        f"## Compared with {base}",
+        "",
+        f"Method minus {base} per metric, paired over test examples (the same bootstrap "
+        f"resamples), with {100 * metrics['bootstrap']['ci']:.0f}% CIs.",
+        "",
+        *markdown_table(["", *metric_names], body),
+        "",
+    ]

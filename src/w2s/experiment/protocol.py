@@ -197,6 +197,10 @@ class Protocol(ABC):
         arrays = {k: v for k, v in saved.items() if k != "_diagnostics"}
         return arrays, unpack_json(saved.get("_diagnostics"), {})
 
+    def baseline(self) -> str | None:
+        """The method every other one is compared with (the spec's), if it was run."""
+        return self.spec.baseline if self.spec.baseline in self.methods else None
+
     def bootstrap_args(self) -> dict[str, Any]:
         b = self.cfg.bootstrap
         return {"n_resamples": b.n_resamples, "ci": b.ci, "seed": self.seed("bootstrap")}
