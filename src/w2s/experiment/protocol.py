@@ -52,6 +52,12 @@ class Protocol(ABC):
         self.cfg, self.spec = cfg, spec
         # repeated texts would leak across splits: drop them (and conflicting labels) first
         self.task, self.dedup = deduplicate(task)
+        dropped = self.dedup["duplicates_dropped"] + self.dedup["conflicting_dropped"]
+        if dropped:
+            note(
+                f"{task.name}: dropped {self.dedup['duplicates_dropped']} repeated and "
+                f"{self.dedup['conflicting_dropped']} conflicting-label rows before splitting"
+            )
         bad = cfg.kind_errors(task.kind)
         if bad:
             raise W2SError(
@@ -117,7 +123,9 @@ class Protocol(ABC):
         """The fully resolved config saved as config.yaml."""
         resolved = self.cfg.model_dump()
         resolved["out"] = str(self.out)
-        resolved["methods"] = [{"name": n, "params": p} for n, p in self.method_params]
+        resolved["methods"] = [  # every parameter, defaults included
+            {"name": n, "params": m.params.model_dump(mode="json")} for n, m in self.methods.items()
+        ]
         resolved["data"] = {f"n_{k}": v for k, v in self.sizes.items()}
         return resolved
 
