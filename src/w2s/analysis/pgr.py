@@ -56,18 +56,22 @@ def bootstrap_pgr(
     reflects the noise of the ratio itself. Inputs are class probabilities (n, K).
     Returns point estimate, the percentile interval, and the resampled gap's sign rate.
     """
+    point, boot = _scored(gold, [weak, ceiling, student], metric, n_resamples, seed)
+    return _summarise(point, boot, ci)
+
+
+def _scored(
+    gold: np.ndarray, probas: list[np.ndarray], metric: str, n_resamples: int, seed: int
+) -> tuple[list[float], list[np.ndarray]]:
+    """Each predictor's `metric` on the test set and on the same bootstrap resamples."""
     gold = np.asarray(gold)
     counts = _resample_counts(len(gold), n_resamples, seed)
     if metric == "accuracy":
-        hits = [(np.asarray(p).argmax(1) == gold).astype(float) for p in (weak, ceiling, student)]
-        point = [h.mean() for h in hits]
-        boot = [counts @ h / len(gold) for h in hits]
-    elif metric == "auroc":
-        point = [auroc(gold, p) for p in (weak, ceiling, student)]
-        boot = [auroc_resampled(gold, p, counts) for p in (weak, ceiling, student)]
-    else:
-        raise ValueError(f"unknown metric '{metric}'")
-    return _summarise(point, boot, ci)
+        hits = [(np.asarray(p).argmax(1) == gold).astype(float) for p in probas]
+        return [float(h.mean()) for h in hits], [counts @ h / len(gold) for h in hits]
+    if metric == "auroc":
+        return [auroc(gold, p) for p in probas], [auroc_resampled(gold, p, counts) for p in probas]
+    raise ValueError(f"unknown metric '{metric}'")
 
 
 def bootstrap_pgr_scores(
@@ -132,20 +136,11 @@ def bootstrap_metric_difference(
     """metric(a) - metric(b) for two predictors' class probabilities on the same test
     examples, with a paired percentile bootstrap CI (both scored on each resample) and
     the fraction of resamples where `a` is better."""
-    gold = np.asarray(gold)
-    counts = _resample_counts(len(gold), n_resamples, seed)
-    if metric == "accuracy":
-        hits = [(np.asarray(p).argmax(1) == gold).astype(float) for p in (a, b)]
-        point = hits[0].mean() - hits[1].mean()
-        boot = counts @ (hits[0] - hits[1]) / len(gold)
-    elif metric == "auroc":
-        point = auroc(gold, a) - auroc(gold, b)
-        boot = auroc_resampled(gold, a, counts) - auroc_resampled(gold, b, counts)
-    else:
-        raise ValueError(f"unknown metric '{metric}'")
-    finite = boot[np.isfinite(boot)]
+    point, boot = _scored(gold, [a, b], metric, n_resamples, seed)
+    diffs = boot[0] - boot[1]
+    finite = diffs[np.isfinite(diffs)]
     return {
-        "diff": float(point),
+        "diff": float(point[0] - point[1]),
         "ci": _percentile_ci(finite, ci),
         "better_rate": float((finite > 0).mean()) if finite.size else float("nan"),
     }
