@@ -183,7 +183,7 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     )
     out = tmp_path / "f"
     proc = subprocess.Popen(
-        sweep_cmd(file, "--out", out, "--max-parallel", 2),
+        sweep_cmd(file, "--out", out),
         env=env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -207,7 +207,7 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
 
     done = next(p for p in out.iterdir() if p.name.startswith("seed-0__methods-logconf"))
     stamp = (done / "metrics.json").stat().st_mtime_ns
-    again = sweep(file, "--out", out, "--max-parallel", 2)
+    again = sweep(file, "--out", out)
     assert again.returncode == 1 and "1 of 3 runs failed" in again.stderr
     index = pd.read_csv(out / "index.csv").set_index("methods")
     assert list(index["status"]) == ["done", "failed", "done"]
