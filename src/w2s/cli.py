@@ -95,6 +95,31 @@ def demo(
     _run(raw, set_ or [])
 
 
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: base, grid, runs")],
+    executor: Annotated[
+        str | None, typer.Option(help="local | ray (default: the file's, else local)")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (ray only)")] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option(help="runs at once (default: the file's, else 1 locally)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="sweep folder (default: the file's out, else runs/<name>)")
+    ] = None,
+) -> None:
+    """Run a grid of experiments; finished runs are skipped, so a rerun resumes."""
+    from w2s.experiment.sweep import run_sweep, summary_table
+
+    outcome = run_sweep(sweep_file, executor, address, max_parallel, out)
+    print_table(*summary_table(outcome))
+    say(f"index: {outcome.out / 'index.parquet'}, {outcome.out / 'index.csv'}")
+    if outcome.failures:
+        n, total = len(outcome.failures), len(outcome.runs)
+        _fail_plain(f"{n} of {total} runs failed (logs in {outcome.out / 'logs'})", code=1)
+
+
 analyze_app = typer.Typer(help="Analyses over finished runs.", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 

@@ -139,6 +139,12 @@ class Protocol(ABC):
         finally:
             self.close()
 
+    def share_stages(self, root: Path) -> None:
+        """Keep stages in `root`, a store shared with other runs (a sweep's) instead of
+        the run directory's own: keys are content-addressed, so runs that share a stage's
+        inputs share the stage, and a lock per key has one process compute it."""
+        self.stages = StageStore(root, locked=True)
+
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release models and connections (runs on success and on failure)."""
 

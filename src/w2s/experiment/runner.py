@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from w2s.data.registry import resolve_task
@@ -10,10 +11,14 @@ from w2s.experiment.config import ExperimentConfig
 from w2s.experiment.protocol import PROTOCOLS, Protocol
 
 
-def make_protocol(cfg: ExperimentConfig) -> Protocol:
-    """The protocol for `cfg`'s task, validated (config, methods, output folder)."""
+def make_protocol(cfg: ExperimentConfig, shared_stages: Path | None = None) -> Protocol:
+    """The protocol for `cfg`'s task, validated (config, methods, output folder); with
+    `shared_stages`, its stages live in that store, shared with other runs."""
     task, spec = resolve_task(cfg.task)
-    return PROTOCOLS.get(task.kind)(cfg, task, spec)
+    protocol = PROTOCOLS.get(task.kind)(cfg, task, spec)
+    if shared_stages is not None:
+        protocol.share_stages(shared_stages)
+    return protocol
 
 
 def run_experiment(cfg: ExperimentConfig) -> dict[str, Any]:

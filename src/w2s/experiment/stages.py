@@ -1,6 +1,8 @@
-"""Per-run stage store: each finished stage is saved (atomically) in the run directory
-under a key built from that stage's own inputs and its code's version, so an interrupted
-run resumes, a rerun is free, and changing one input recomputes only what depends on it."""
+"""Stage store: each finished stage is saved (atomically) under a key built from that
+stage's own inputs and its code's version, so an interrupted run resumes, a rerun is free,
+and changing one input recomputes only what depends on it. A run keeps its own store in
+its directory; a sweep's runs share one (`locked`: one process computes a stage while
+the others wait for it)."""
 
 from __future__ import annotations
 
@@ -12,17 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from w2s.cache import atomic_path, fingerprint, quarantine
+from w2s.cache import atomic_path, fingerprint, lock, quarantine
 
 STAGE_FORMAT = 2  # the layout of a saved stage file
 
 
 class StageStore:
     """`get_or_run(name, key_parts, fn)`: load `name`'s arrays if saved under the key of
-    `key_parts`, else run `fn` (returning a dict of arrays) and save its result."""
+    `key_parts`, else run `fn` (returning a dict of arrays) and save its result. With
+    `locked`, a file lock per stage key guards the check-and-compute across processes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, locked: bool = False) -> None:
         self.root = root
+        self.locked = locked
         self.reused: list[str] = []
 
     def key(self, name: str, key_parts: Any) -> str:
@@ -32,14 +36,30 @@ class StageStore:
         self, name: str, key_parts: Any, fn: Callable[[], dict[str, np.ndarray]]
     ) -> dict[str, np.ndarray]:
         path = self.root / f"{name}-{self.key(name, key_parts)}.npz"
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    arrays = {k: data[k] for k in data.files}
-                self.reused.append(name)
-                return arrays
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-                quarantine(path, f"saved stage '{name}'", f"unreadable: {type(err).__name__}")
+        saved = self._load(name, path)
+        if saved is not None:
+            return saved
+        if not self.locked:
+            return self._compute(path, fn)
+        with lock(path):  # another process may have computed it while we waited
+            saved = self._load(name, path)
+            return saved if saved is not None else self._compute(path, fn)
+
+    def _load(self, name: str, path: Path) -> dict[str, np.ndarray] | None:
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            quarantine(path, f"saved stage '{name}'", f"unreadable: {type(err).__name__}")
+            return None
+        self.reused.append(name)
+        return arrays
+
+    def _compute(
+        self, path: Path, fn: Callable[[], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
         result = fn()
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **result)
