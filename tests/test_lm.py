@@ -1,11 +1,13 @@
 """The transformers backend on a real tiny model (SmolLM2-135M): batched greedy generation
-equals one-by-one, log-probs equal a manual forward, LoRA SFT lowers the loss and its
-saved adapter reloads with the same outputs; and the generation cache."""
+equals one-by-one (float32), log-probs do not depend on their batch (bf16, exactly) and
+equal a manual forward (float32), LoRA SFT lowers the loss and its saved adapter reloads
+with the same outputs; the generation cache, its key, and recovery from a damaged shard."""
 
 import pytest
 import torch
 
 from tests.fakes import ScriptedLM
+from w2s.cache import CORRUPT_PREFIX
 from w2s.errors import BackendError, DataError
 from w2s.models.lm import make_lm
 from w2s.models.lm.base import render_plain, to_messages
@@ -21,14 +23,31 @@ PROMPTS = [
 ]
 
 
+PAIRS = [
+    (PROMPTS[0], "Paris is the capital of France."),
+    (PROMPTS[2], "4"),
+    (PROMPTS[3], "Red, green and blue, which are all nice colors to look at."),
+    (PROMPTS[3], "Red."),
+    (PROMPTS[4], "Hola."),
+    (PROMPTS[1], "Cats sleep a lot."),
+]
+
+
 @pytest.fixture(scope="module")
 def lm():
     return HFLanguageModel("smollm2-135m", batch_size=8, cache=False)
 
 
-def test_batched_generation_equals_one_by_one(lm):
-    batched = lm.complete(PROMPTS, max_new_tokens=16)
-    single = [lm.complete([p], max_new_tokens=16)[0] for p in PROMPTS]
+@pytest.fixture(scope="module")
+def lm32():
+    return HFLanguageModel("smollm2-135m", batch_size=8, cache=False, dtype="float32")
+
+
+def test_batched_generation_equals_one_by_one(lm32):
+    # float32: in bf16 batched greedy decoding may differ from one-by-one (rounding that
+    # depends on the batch shape), which is accepted there for throughput
+    batched = lm32.complete(PROMPTS, max_new_tokens=16)
+    single = [lm32.complete([p], max_new_tokens=16)[0] for p in PROMPTS]
     assert batched == single
     assert all(batched) and "Paris" in batched[0]
 
@@ -42,27 +61,33 @@ def test_stop_strings_and_samples(lm):
     assert again == samples  # seeded sampling is reproducible
 
 
-def test_logprobs_equal_manual_forward(lm):
-    pairs = [
-        (PROMPTS[0], "Paris is the capital of France."),
-        (PROMPTS[2], "4"),
-        (PROMPTS[3], "Red, green and blue, which are all nice colors to look at."),
-    ]
-    model, tok = lm.model, lm.tokenizer
-    manual = []
+def test_logprobs_do_not_depend_on_the_batch(lm):
+    # bf16, the default: scores are bitwise the same alone, batched, or in another order
+    single = [lm.logprobs(p, c) for p, c in PAIRS]
+    assert lm.logprobs_batch(PAIRS) == single
+    assert lm.logprobs_batch(PAIRS[::-1] + [(PROMPTS[0], "Lyon.")])[:-1] == single[::-1]
+    assert lm.logprobs(PROMPTS[0], "Paris") > lm.logprobs(PROMPTS[0], "Banana")
+    assert lm.logprobs(PROMPTS[0], "") == 0.0
+
+
+def test_logprobs_equal_manual_forward(lm32):
+    model, tok = lm32.model, lm32.tokenizer
+    manual, sizes = [], []
     with torch.inference_mode():
-        for prompt, completion in pairs:
-            text = lm.render(to_messages(prompt))
+        for prompt, completion in PAIRS:
+            text = lm32.render(to_messages(prompt))
             p = tok(text, add_special_tokens=False)["input_ids"]
             c = tok(completion, add_special_tokens=False)["input_ids"]
             logp = model(input_ids=torch.tensor([p + c])).logits[0].float().log_softmax(-1)
             manual.append(sum(float(logp[len(p) + i - 1, t]) for i, t in enumerate(c)))
-    single = [lm.logprobs(p, c) for p, c in pairs]
-    assert single == pytest.approx(manual, abs=1e-3)
-    batched = lm.logprobs_batch(pairs)  # right-padded batch
-    assert batched == pytest.approx(manual, abs=0.1)
-    assert lm.logprobs(PROMPTS[0], "Paris") > lm.logprobs(PROMPTS[0], "Banana")
-    assert lm.logprobs(PROMPTS[0], "") == 0.0
+            sizes.append(len(c))
+    batched = lm32.logprobs_batch(PAIRS)  # padded, fixed-shape batches
+    # float32 rounding (eps 1.2e-7) through 30 blocks: padded and unpadded forwards differ
+    # by <= 5e-6 per completion token here (bf16: 1e-3 to 9e-2); allow 2**12 eps = 4.9e-4
+    eps = torch.finfo(torch.float32).eps
+    for got, want, n in zip(batched, manual, sizes, strict=True):
+        assert got == pytest.approx(want, abs=n * 2**12 * eps)
+    assert lm32.logprobs_batch(PAIRS[:1]) == batched[:1]
 
 
 def test_models_without_chat_template_get_plain_prompts():
@@ -114,6 +139,37 @@ def test_generation_cache_makes_reruns_free(tmp_path):
     assert fresh.calls == []  # served from disk
     assert fresh.complete(["a"], max_new_tokens=6) == ["changed"]  # other params, other key
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_corrupt_generation_shard_is_quarantined_and_recomputed(tmp_path, capsys):
+    lm = ScriptedLM(lambda chat: "hi " + chat[-1]["content"])
+    lm._cache = LMCache(lm.key, root=tmp_path)
+    assert lm.complete(["a", "b"], max_new_tokens=5) == ["hi a", "hi b"]
+    (shard,) = (tmp_path / lm.key).glob("*.json")
+    shard.write_text(shard.read_text()[:-7])  # truncated JSON
+    capsys.readouterr()
+
+    fresh = ScriptedLM(lambda chat: "again " + chat[-1]["content"])
+    fresh._cache = LMCache(fresh.key, root=tmp_path)
+    assert fresh.complete(["a", "b"], max_new_tokens=5) == ["again a", "again b"]
+    assert len(fresh.calls) == 2  # recomputed, not a crash and not a stale value
+    err = capsys.readouterr().err
+    assert err.count("cache shard is damaged") == 1 and "\n" not in err.strip()
+    assert (tmp_path / lm.key / (CORRUPT_PREFIX + shard.name)).exists()
+
+    third = ScriptedLM(lambda chat: "never")
+    third._cache = LMCache(third.key, root=tmp_path)
+    assert third.complete(["b", "a"], max_new_tokens=5) == ["again b", "again a"]
+    assert third.calls == [] and capsys.readouterr().err == ""
+
+
+def test_cache_key_covers_prompt_truncation(lm):
+    short = HFLanguageModel("smollm2-135m", max_length=12, cache=False)
+    assert short.key != lm.key
+    assert HFLanguageModel("smollm2-135m", max_length=2048, cache=False).key == lm.key
+    short._model, short._tok = lm.model, lm.tokenizer  # same weights, shorter prompts
+    pair = (PROMPTS[0], "Paris.")
+    assert short.logprobs(*pair) != lm.logprobs(*pair)  # so max_length changes outputs
 
 
 def test_bad_requests_are_clear_errors(lm):

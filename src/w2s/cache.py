@@ -116,17 +116,29 @@ def write_json_atomic(path: Path, data: Any) -> None:
         tmp.write_text(text + "\n")
 
 
+def visible(path: Path) -> bool:
+    """Whether a cache reader should read `path` (temporaries and quarantined entries are
+    dot-files)."""
+    return not path.name.startswith(".")
+
+
 def quarantine(path: Path, what: str, reason: str) -> Path:
     """Move a damaged cache entry (file or folder) aside to `.corrupt-<name>`, a name
-    readers ignore, replacing an older quarantined copy, and print one warning line."""
+    readers ignore, replacing an older quarantined copy, and print one warning line. If
+    another process moved it first, say nothing (it has warned)."""
     from w2s.progress import warn
 
     aside = path.with_name(CORRUPT_PREFIX + path.name)
-    if aside.is_dir():
-        shutil.rmtree(aside)
-    elif aside.exists():
-        aside.unlink()
-    os.replace(path, aside)
+    try:
+        if aside.is_dir():
+            shutil.rmtree(aside)
+        elif aside.exists():
+            aside.unlink()
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return aside
+    except OSError:  # a read-only cache: leave it, readers keep skipping it
+        aside = path
     warn(f"{what} is damaged ({reason}); moved it to {aside} and making it again")
     return aside
 

@@ -1,9 +1,16 @@
 """Encoders: texts -> feature matrices, from causal LMs (a chosen layer, pooled) or
-sentence encoders. Batched with length bucketing; bf16 on CPU by default."""
+sentence encoders; bf16 on CPU by default.
+
+Batches have fixed shapes: a text is padded to a width that depends only on its own
+token count (`padded_width`) and batched only with texts of that width, so every forward
+pass that touches it has the same shape and its features do not depend on which other
+texts are encoded with it (see docs/design.md, "Models and cache").
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -13,7 +20,8 @@ from w2s.cache import fingerprint
 from w2s.progress import progress
 from w2s.zoo import ModelSource, resolve_model
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: fixed-shape batches, float32 pooling
+BUCKET = 16  # padded widths are multiples of this many tokens
 Pooling = Literal["mean", "last"]
 
 
@@ -31,8 +39,48 @@ def torch_dtype(name: str) -> torch.dtype:
     return {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[name]
 
 
+def padded_width(n_tokens: int, bucket: int = BUCKET) -> int:
+    """The width a sequence of `n_tokens` is padded to: the next multiple of `bucket`."""
+    return max(1, -(-n_tokens // bucket)) * bucket
+
+
+def shape_batches(
+    lengths: Sequence[int], rows: int, bucket: int = BUCKET
+) -> list[tuple[int, list[int]]]:
+    """(width, item indices) batches of at most `rows` items that share a padded width.
+
+    Each item's width depends only on its own length, so the forward-pass shape an item
+    sees is (rows in its batch, its width); row outputs do not depend on the other rows'
+    content or on the row count (measured in bf16 and float32, docs/design.md).
+    """
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        groups.setdefault(padded_width(n, bucket), []).append(i)
+    return [
+        (width, idx[start : start + rows])
+        for width, idx in sorted(groups.items())
+        for start in range(0, len(idx), rows)
+    ]
+
+
+def pad_right(
+    seqs: Sequence[Sequence[int]], width: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists right-padded to `width`: (input ids, attention mask), both long."""
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
 class Encoder(ABC):
-    """Maps texts to a float32 feature matrix; `key` identifies its outputs for caching."""
+    """Maps texts to a float32 feature matrix; `key` identifies its outputs for caching.
+
+    A text's features are a function of the text alone (not of the batch it is in), so
+    `batch_size` only trades memory for speed and is not part of `key`.
+    """
 
     def __init__(
         self,
@@ -68,7 +116,7 @@ class Encoder(ABC):
 
 
 class CausalLMEncoder(Encoder):
-    """Hidden states of one layer of a causal LM, mean- or last-token pooled.
+    """Hidden states of one layer of a causal LM, mean- or last-token pooled (in float32).
 
     `layer` counts transformer blocks (1..L), negative counts from the end (-1 = the last
     block); None picks block round(2L/3), where linear probes on these models read best
@@ -120,17 +168,15 @@ class CausalLMEncoder(Encoder):
         model = self.load()
         tok = self.tokenizer
         ids = tok(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
         with progress() as bar:
             job = bar.add_task(f"features {self.source.ref}", total=len(texts))
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = tok.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            for width, idx in shape_batches([len(x) for x in ids], self.batch_size):
+                input_ids, mask = pad_right([ids[i] for i in idx], width, tok.pad_token_id)
                 self._captured = None
-                res = model(**batch)
+                res = model(input_ids=input_ids, attention_mask=mask)
                 hidden = self._captured if self._captured is not None else res.last_hidden_state
-                out[idx] = pool(hidden, batch["attention_mask"], self.pooling).float().numpy()
+                out[idx] = pool(hidden.float(), mask, self.pooling).numpy()
                 bar.advance(job, len(idx))
         return out
 
@@ -140,12 +186,13 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Te
     if pooling == "mean":
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-    last = mask.sum(1) - 1
+    last = (mask.sum(1) - 1).clamp(min=0)
     return hidden[torch.arange(hidden.shape[0]), last]
 
 
 class SentenceEncoder(Encoder):
-    """A sentence-transformers model (its own pooling and normalisation)."""
+    """A sentence-transformers model: its tokenizer, pooling and normalisation, but our
+    fixed-shape batches (not `SentenceTransformer.encode`'s length-sorted ones)."""
 
     def load(self):
         if self._model is None:
@@ -154,6 +201,7 @@ class SentenceEncoder(Encoder):
             quiet_hf()
             model = SentenceTransformer(str(self.source.path), device="cpu")
             model.to(torch_dtype(self.dtype))
+            model.eval()
             model.max_seq_length = min(model.max_seq_length or self.max_length, self.max_length)
             self._model = model
         return self._model
@@ -161,24 +209,36 @@ class SentenceEncoder(Encoder):
     @torch.inference_mode()
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self.load()
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        inputs = model.preprocess(list(texts))  # padded to the longest text; re-padded below
+        lengths = inputs["attention_mask"].sum(1).tolist()
         out = None
         with progress() as bar:
             job = bar.add_task(f"features {self.source.ref}", total=len(texts))
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                emb = model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=self.batch_size,
-                    convert_to_tensor=True,
-                    show_progress_bar=False,
-                )
-                emb = emb.float().numpy()
+            for width, idx in shape_batches(lengths, self.batch_size):
+                batch = self._batch(inputs, idx, width)
+                emb = model(batch)["sentence_embedding"].float().numpy()
                 if out is None:
                     out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
                 out[idx] = emb
                 bar.advance(job, len(idx))
-        return out if out is not None else np.zeros((0, 0), np.float32)
+        return out
+
+    def _batch(self, inputs: dict, idx: list[int], width: int) -> dict:
+        """Rows `idx` of the tokenized inputs, right-padded (or cut) to `width` columns."""
+        pad_ids = {"input_ids": self._model.tokenizer.pad_token_id}
+        n, batch = len(inputs["attention_mask"]), {}
+        for name, value in inputs.items():
+            if not (isinstance(value, torch.Tensor) and value.dim() and len(value) == n):
+                batch[name] = value  # e.g. the modality tag
+            elif value.dim() == 2:
+                cut = value[idx, :width]
+                batch[name] = torch.full((len(idx), width), pad_ids.get(name, 0), dtype=cut.dtype)
+                batch[name][:, : cut.shape[1]] = cut
+            else:
+                batch[name] = value[idx]
+        return batch
 
 
 def make_encoder(

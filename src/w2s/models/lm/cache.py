@@ -1,8 +1,10 @@
 """On-disk cache of generated texts and log-probs, keyed by model and request.
 
-One folder per model key (backend, model, revision, adapter); each write adds a JSON
-shard `{request hash: value}` atomically under a lock, so a killed run leaves no partial
-entry, reruns are free, and several processes can share the cache.
+One folder per model key (backend, model, revision, adapter, max length); each write adds
+a JSON shard `{request hash: value}` atomically under a lock, so a killed run leaves no
+partial entry, reruns are free, and several processes can share the cache. A shard that
+cannot be read is renamed aside (`quarantine`) with one warning, and its entries are
+recomputed.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from w2s.cache import TMP_PREFIX, atomic_path, cache_dir, fingerprint, lock
+from w2s.cache import atomic_path, cache_dir, fingerprint, lock, quarantine, visible
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def request_key(*parts: Any) -> str:
@@ -33,13 +35,17 @@ class LMCache:
         if not self.root.exists():
             return
         for shard in sorted(self.root.glob("*.json")):
-            if shard.name in self._seen or shard.name.startswith(TMP_PREFIX):
+            if shard.name in self._seen or not visible(shard):
                 continue
-            try:
-                self._index.update(json.loads(shard.read_text()))
-            except (OSError, ValueError):
-                continue  # an unreadable shard is a miss, never a crash
             self._seen.add(shard.name)
+            try:
+                values = json.loads(shard.read_text(encoding="utf-8"))
+                if not isinstance(values, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as err:
+                quarantine(shard, "generation cache shard", type(err).__name__)
+                continue
+            self._index.update(values)
 
     def get(self, keys: list[str]) -> dict[str, Any]:
         """The cached values among `keys`."""
@@ -53,6 +59,6 @@ class LMCache:
             return
         name = fingerprint(sorted(values), length=16) + ".json"
         with lock(self.root / "store"), atomic_path(self.root / name) as tmp:
-            tmp.write_text(json.dumps(values, ensure_ascii=False))
+            tmp.write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
         self._seen.add(name)
         self._index.update(values)

@@ -1,7 +1,10 @@
 """The `transformers` backend: zoo names, hub ids or local folders; bf16 on CPU.
 
 Generation is batched with left padding and the KV cache, prompts sorted by length so
-batches carry little padding. SFT trains a LoRA adapter (peft) with the loss on the
+batches carry little padding; in bf16 a greedy completion can depend on its batch
+neighbours (rounding, not a padding bug), which is accepted for throughput. Log-prob
+scoring uses fixed-shape batches (`shape_batches`), so a pair's score does not depend on
+which pairs share its batch. SFT trains a LoRA adapter (peft) with the loss on the
 completion tokens only; adapters are saved with a `w2s_adapter.json` and reload with
 `HFLanguageModel(base, adapter=folder)` or `HFLanguageModel.from_adapter(folder)`.
 """
@@ -21,7 +24,7 @@ import torch
 
 from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.errors import DataError
-from w2s.models.encoders import quiet_hf, torch_dtype
+from w2s.models.encoders import pad_right, quiet_hf, shape_batches, torch_dtype
 from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt, to_messages
 from w2s.models.lm.lora import LoraParams
 from w2s.progress import progress
@@ -79,12 +82,15 @@ class HFLanguageModel(LanguageModel):
 
     @property
     def key(self) -> str:
+        """Everything that changes an output: weights (revision, adapter), dtype, prompt
+        rendering (chat) and prompt truncation (max_length)."""
         return fingerprint(
             "hf",
             self.source.revision,
             self.dtype,
             self._chat_override,
             self.adapter_meta.get("fingerprint"),
+            self.max_length,
         )
 
     @property
@@ -228,22 +234,15 @@ class HFLanguageModel(LanguageModel):
 
     @torch.inference_mode()
     def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:
-        tok, model = self.tokenizer, self.model
+        model = self.model
         pairs = [self._pair_ids(m, c) for m, c in items]
-        order = np.argsort([len(p) + len(c) for p, c in pairs], kind="stable")
         out = [0.0] * len(items)
-        pad = tok.pad_token_id
-        for start in range(0, len(items), self.batch_size):
-            idx = [i for i in order[start : start + self.batch_size] if pairs[i][1]]
-            if not idx:
-                continue
+        scored = [i for i, (_, c) in enumerate(pairs) if c]  # an empty completion scores 0
+        lengths = [len(pairs[i][0]) + len(pairs[i][1]) for i in scored]
+        for width, rows in shape_batches(lengths, self.batch_size):
+            idx = [scored[r] for r in rows]
             seqs = [pairs[i][0] + pairs[i][1] for i in idx]
-            width = max(map(len, seqs))
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, s in enumerate(seqs):
-                input_ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
+            input_ids, mask = pad_right(seqs, width, self.tokenizer.pad_token_id)
             logits = model(input_ids=input_ids, attention_mask=mask).logits
             for row, i in enumerate(idx):
                 p, c = pairs[i]
