@@ -1,6 +1,7 @@
 """Cached features are a function of the text alone: bitwise the same whether a text is
 encoded alone, in a batch, or into a cache pre-warmed with other texts (real minilm-l6,
-and smollm2-135m cut at block 6 to keep the test fast, both in their default bf16);
+in float32, the CPU default, and bf16, the GPU default; and smollm2-135m cut at block 6
+to keep the test fast);
 damaged cache shards are moved aside and recomputed."""
 
 import numpy as np
@@ -35,9 +36,14 @@ class CountingEncoder:
         return self.inner.encode(texts)
 
 
-@pytest.fixture(scope="module", params=["minilm-l6", "smollm2-135m"])
+@pytest.fixture(
+    scope="module",
+    params=[("minilm-l6", "auto"), ("minilm-l6", "bfloat16"), ("smollm2-135m", "auto")],
+    ids=lambda p: "/".join(p),
+)
 def encoder(request):
-    enc = make_encoder(request.param, layer=6 if request.param == "smollm2-135m" else None)
+    name, dtype = request.param
+    enc = make_encoder(name, layer=6 if name == "smollm2-135m" else None, dtype=dtype)
     enc.load()
     return enc
 

@@ -1,6 +1,6 @@
-"""The transformers backend on a real tiny model (SmolLM2-135M): batched greedy generation
-equals one-by-one (float32), log-probs do not depend on their batch (bf16, exactly) and
-equal a manual forward (float32), LoRA SFT lowers the loss and its saved adapter reloads
+"""The transformers backend on a real tiny model (SmolLM2-135M), in float32 (the CPU
+default) unless said: batched greedy generation equals one-by-one, log-probs do not
+depend on their batch (float32 and bf16, exactly) and equal a manual forward, LoRA SFT lowers the loss and its saved adapter reloads
 with the same outputs; the generation cache, its key, and recovery from a damaged shard."""
 
 import pytest
@@ -35,19 +35,16 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def lm():
-    return HFLanguageModel("smollm2-135m", batch_size=8, cache=False)
+    lm = HFLanguageModel("smollm2-135m", batch_size=8, cache=False)
+    assert lm.dtype == "float32"  # `auto` on CPU
+    return lm
 
 
-@pytest.fixture(scope="module")
-def lm32():
-    return HFLanguageModel("smollm2-135m", batch_size=8, cache=False, dtype="float32")
-
-
-def test_batched_generation_equals_one_by_one(lm32):
-    # float32: in bf16 batched greedy decoding may differ from one-by-one (rounding that
+def test_batched_generation_equals_one_by_one(lm):
+    # in bf16 batched greedy decoding may differ from one-by-one (rounding that
     # depends on the batch shape), which is accepted there for throughput
-    batched = lm32.complete(PROMPTS, max_new_tokens=16)
-    single = [lm32.complete([p], max_new_tokens=16)[0] for p in PROMPTS]
+    batched = lm.complete(PROMPTS, max_new_tokens=16)
+    single = [lm.complete([p], max_new_tokens=16)[0] for p in PROMPTS]
     assert batched == single
     assert all(batched) and "Paris" in batched[0]
 
@@ -61,8 +58,10 @@ def test_stop_strings_and_samples(lm):
     assert again == samples  # seeded sampling is reproducible
 
 
-def test_logprobs_do_not_depend_on_the_batch(lm):
-    # bf16, the default: scores are bitwise the same alone, batched, or in another order
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bf16: the GPU default
+def test_logprobs_do_not_depend_on_the_batch(dtype):
+    # scores are bitwise the same alone, batched, or in another order
+    lm = HFLanguageModel("smollm2-135m", batch_size=8, cache=False, dtype=dtype)
     single = [lm.logprobs(p, c) for p, c in PAIRS]
     assert lm.logprobs_batch(PAIRS) == single
     assert lm.logprobs_batch(PAIRS[::-1] + [(PROMPTS[0], "Lyon.")])[:-1] == single[::-1]
@@ -70,24 +69,24 @@ def test_logprobs_do_not_depend_on_the_batch(lm):
     assert lm.logprobs(PROMPTS[0], "") == 0.0
 
 
-def test_logprobs_equal_manual_forward(lm32):
-    model, tok = lm32.model, lm32.tokenizer
+def test_logprobs_equal_manual_forward(lm):
+    model, tok = lm.model, lm.tokenizer
     manual, sizes = [], []
     with torch.inference_mode():
         for prompt, completion in PAIRS:
-            text = lm32.render(to_messages(prompt))
+            text = lm.render(to_messages(prompt))
             p = tok(text, add_special_tokens=False)["input_ids"]
             c = tok(completion, add_special_tokens=False)["input_ids"]
             logp = model(input_ids=torch.tensor([p + c])).logits[0].float().log_softmax(-1)
             manual.append(sum(float(logp[len(p) + i - 1, t]) for i, t in enumerate(c)))
             sizes.append(len(c))
-    batched = lm32.logprobs_batch(PAIRS)  # padded, fixed-shape batches
+    batched = lm.logprobs_batch(PAIRS)  # padded, fixed-shape batches
     # float32 rounding (eps 1.2e-7) through 30 blocks: padded and unpadded forwards differ
     # by <= 5e-6 per completion token here (bf16: 1e-3 to 9e-2); allow 2**12 eps = 4.9e-4
     eps = torch.finfo(torch.float32).eps
     for got, want, n in zip(batched, manual, sizes, strict=True):
         assert got == pytest.approx(want, abs=n * 2**12 * eps)
-    assert lm32.logprobs_batch(PAIRS[:1]) == batched[:1]
+    assert lm.logprobs_batch(PAIRS[:1]) == batched[:1]
 
 
 def test_models_without_chat_template_get_plain_prompts():

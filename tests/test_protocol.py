@@ -209,3 +209,18 @@ def test_gap_rate_is_saved_and_a_flat_gap_is_marked(tmp_path):
     flat["gap"]["accuracy"]["significant"] = True
     assert pgr_cells(flat, row, "accuracy") == ["-271.0%", "[-900.0%, 300.0%]"]
     assert gap_note(flat, ["accuracy"]) == []
+
+
+def test_auto_dtype_is_saved_resolved(monkeypatch):
+    # `auto` means bf16 on CUDA and float32 on CPU; the saved config names the choice
+    from w2s.methods.icl_classify import ICLRelabelParams
+
+    raw = {"task": "sentiment", "weak": "minilm-l6", "strong": "mpnet-base"}
+    assert build_config(raw).weak.dtype == "float32"
+    assert ICLRelabelParams().dtype == "float32"
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert build_config(raw).strong.model_dump()["dtype"] == "bfloat16"
+    pinned = build_config({**raw, "weak": {"model": "minilm-l6", "dtype": "bfloat16"}})
+    assert pinned.weak.dtype == "bfloat16"
+    with pytest.raises(W2SError, match="dtype"):
+        build_config({**raw, "weak": {"model": "minilm-l6", "dtype": "half"}})

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from w2s.errors import W2SError
 from w2s.models.lm.lora import LoraParams
+from w2s.models.precision import Dtype
 
 SEED_MAX = 2**31 - 1
 # settings that only one kind of task reads: setting them for the other kind is an error
@@ -29,7 +30,8 @@ class ModelConfig(Strict):
     pooling: Literal["mean", "last"] = "mean"
     max_length: int = Field(256, gt=0)
     batch_size: int = Field(32, gt=0)
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    # auto: bfloat16 on CUDA, float32 on CPU (models/precision.py); saved resolved
+    dtype: Dtype = Field("auto", validate_default=True)
 
 
 class DataConfig(Strict):

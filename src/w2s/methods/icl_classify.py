@@ -8,8 +8,6 @@ refined soft label, and the usual probe on strong features trains on it.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from pydantic import Field
 
@@ -17,6 +15,7 @@ from w2s.errors import W2SError
 from w2s.methods.base import ClassificationMethod, MethodContext, MethodResult, register
 from w2s.methods.refine import demo_indices
 from w2s.models.heads import Probe
+from w2s.models.precision import Dtype
 from w2s.registry import Params
 from w2s.seeds import derive_seed
 
@@ -61,7 +60,7 @@ def refine_labels(
 class ICLRelabelParams(Params):
     k: int = Field(4, ge=1, le=64)
     batch_size: int = Field(8, ge=1)
-    dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    dtype: Dtype = Field("auto", validate_default=True)
 
 
 @register

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from w2s.cache import fingerprint
+from w2s.models.precision import resolve_dtype, torch_dtype
 from w2s.progress import progress
 from w2s.zoo import ModelSource, resolve_model
 
@@ -33,10 +34,6 @@ def quiet_hf() -> None:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     disable_progress_bars()
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[name]
 
 
 def padded_width(n_tokens: int, bucket: int = BUCKET) -> int:
@@ -87,12 +84,12 @@ class Encoder(ABC):
         source: ModelSource,
         max_length: int = 256,
         batch_size: int = 32,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
     ) -> None:
         self.source = source
         self.max_length = max_length
         self.batch_size = batch_size
-        self.dtype = dtype
+        self.dtype = resolve_dtype(dtype)
         self._model = None
 
     @property
@@ -247,7 +244,7 @@ def make_encoder(
     pooling: Pooling = "mean",
     max_length: int = 256,
     batch_size: int = 32,
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
 ) -> Encoder:
     """The right encoder for a model reference (zoo name, local folder or hub id)."""
     source = resolve_model(ref)

@@ -24,9 +24,10 @@ import torch
 
 from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.errors import DataError
-from w2s.models.encoders import pad_right, quiet_hf, shape_batches, torch_dtype
+from w2s.models.encoders import pad_right, quiet_hf, shape_batches
 from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt, to_messages
 from w2s.models.lm.lora import LoraParams
+from w2s.models.precision import resolve_dtype, torch_dtype
 from w2s.progress import progress
 from w2s.registry import validate_params
 from w2s.zoo import resolve_model
@@ -53,7 +54,7 @@ class HFLanguageModel(LanguageModel):
     def __init__(
         self,
         ref: str,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         batch_size: int = 16,
         max_length: int = 2048,
         adapter: str | Path | None = None,
@@ -64,7 +65,7 @@ class HFLanguageModel(LanguageModel):
         self.source = resolve_model(ref)
         if self.source.kind != "causal_lm":
             raise DataError(f"model '{ref}' is a {self.source.kind}, not a causal language model")
-        self.dtype = dtype
+        self.dtype = resolve_dtype(dtype)
         self.batch_size = batch_size
         self.max_length = max_length
         self.adapter = Path(adapter) if adapter else None
@@ -78,7 +79,7 @@ class HFLanguageModel(LanguageModel):
     def from_adapter(cls, folder: str | Path, **kw: Any) -> HFLanguageModel:
         """Load the base named in the adapter's metadata, with the adapter on top."""
         meta = _read_adapter_meta(Path(folder))
-        return cls(meta["base"], dtype=meta.get("dtype", "bfloat16"), adapter=folder, **kw)
+        return cls(meta["base"], dtype=meta.get("dtype", "auto"), adapter=folder, **kw)
 
     @property
     def key(self) -> str:
