@@ -1,7 +1,8 @@
 """The transformers backend on a real tiny model (SmolLM2-135M), in float32 (the CPU
 default) unless said: batched greedy generation equals one-by-one, log-probs do not
-depend on their batch (float32 and bf16, exactly) and equal a manual forward, LoRA SFT lowers the loss and its saved adapter reloads
-with the same outputs; the generation cache, its key, and recovery from a damaged shard."""
+depend on their batch (float32 and bf16, exactly) and equal a manual forward, LoRA SFT
+lowers the loss and its saved adapter reloads with the same outputs; the generation
+cache, its key, and recovery from a damaged shard."""
 
 import pytest
 import torch
