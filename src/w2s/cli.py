@@ -120,6 +120,30 @@ def sweep(
         _fail_plain(f"{n} of {total} runs failed (logs in {outcome.out / 'logs'})", code=1)
 
 
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="run folders and/or sweep folders")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="report file: .html (self-contained) or .md")
+    ] = Path("report.html"),
+    method: Annotated[
+        str | None,
+        typer.Option(help="student shown in the examples (default: each run's baseline)"),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option(min=0, help="examples of each kind (corrected, copied) per run")
+    ] = 2,
+) -> None:
+    """One report of many finished runs: scores, PGR heat-map, misfit, shift, examples."""
+    from w2s.progress import warn
+    from w2s.report import write_report
+
+    res = write_report(runs, out, method=method, examples=examples)
+    for line in res.skipped:
+        warn(f"skipped {line}")
+    say(f"report: {res.path} ({len(res.runs)} runs, {res.images} figures)")
+
+
 analyze_app = typer.Typer(help="Analyses over finished runs.", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 
