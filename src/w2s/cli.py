@@ -298,7 +298,9 @@ def main() -> None:
 
 
 def _fail_plain(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # messages are plain text: `w2s[track]` is no markup
+
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

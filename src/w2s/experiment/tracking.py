@@ -14,8 +14,10 @@ folder says what went where, so a resumed sweep logs each finished run once.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -32,13 +34,13 @@ RECORD = "tracking.json"
 INSTALL = "pip install 'w2s[track]'"
 ARTIFACTS = ("metrics.json", "config.yaml", "report.md", "plots/results.png", "predictions.parquet")
 ARTIFACT_MAX_BYTES = 20 * 2**20  # files larger than this are not copied into the store
-SKIPPED_METRICS = ("bootstrap", "dedup", "n")  # settings and counts, logged as params
+SKIPPED_METRICS = ("bootstrap", "dedup", "n", "seed")  # settings and counts: params
 
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """metrics.json's numbers as `a/b/c` keys: every finite number (booleans as 0/1),
     a two-number `*_ci` list as `*_ci_lo` and `*_ci_hi`; strings, nulls, NaNs and other
-    lists are left out. Settings and counts (`bootstrap`, `dedup`, `n`) are params."""
+    lists are left out. Settings and counts (`bootstrap`, `dedup`, `n`, `seed`) are params."""
     out: dict[str, float] = {}
 
     def walk(node: Any, key: str) -> None:
@@ -123,7 +125,8 @@ def artifacts(run: Path) -> list[Path]:
 @TRACKERS.register
 class WandbTracker(Tracker):
     """Weights & Biases: offline by default (`WANDB_MODE`), files under `<root>/wandb`
-    (`WANDB_DIR` wins), project `WANDB_PROJECT` or `w2s`."""
+    (`WANDB_DIR` wins), project `WANDB_PROJECT` or `w2s`; the run's files are copied
+    into the W&B run's `files/w2s/`."""
 
     name = "wandb"
     package = "wandb"
@@ -148,10 +151,11 @@ class WandbTracker(Tracker):
             reinit="create_new",
         )
         try:
-            w.log(metrics, step=0)
-            w.summary.update(metrics)
-            for path in artifacts(run):
-                w.save(str(path), base_path=str(run), policy="now")
+            w.log(metrics, step=0)  # history step 0 and the run's summary
+            for path in artifacts(run):  # files in the run's folder are synced with it
+                copy = Path(w.dir) / "w2s" / path.relative_to(run)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
             where = {"run_id": w.id, "mode": mode, "dir": str(Path(w.dir).parent)}
         finally:
             w.finish()
@@ -176,6 +180,8 @@ class MlflowTracker(Tracker):
         self.root.mkdir(parents=True, exist_ok=True)
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root.resolve()}/mlflow.db"
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or "w2s"
+        for name_ in ("mlflow", "alembic"):  # table creation is not news to the user
+            logging.getLogger(name_).setLevel(logging.WARNING)
         # one writer at a time per store: SQLite schema creation and experiment creation race
         with lock(self.root / ".mlflow"):
             client = MlflowClient(tracking_uri=uri)

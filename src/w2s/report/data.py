@@ -166,7 +166,7 @@ def ood_frame(runs: list[Run]) -> pd.DataFrame:
         for name, ind, out in pairs:
             if not isinstance(ind, dict) or not isinstance(out, dict):
                 continue
-            for metric in metric_names(run):
+            for metric in (m for m in metric_names(run) if m in out):
                 rows.append(
                     {
                         "run": i,
