@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,9 +19,10 @@ import pytest
 
 from tests.browser import Browser, ensure_chromium
 from tests.conftest import error_lines
+from w2s.errors import ReportError
 from w2s.experiment import build_config, run_experiment
 from w2s.experiment.outputs import INCOMPLETE
-from w2s.report import data
+from w2s.report import data, write_report
 from w2s.report.build import build_document
 from w2s.report.document import Example, Image, Table
 from w2s.report.runs import collect_runs
@@ -38,6 +40,14 @@ BASE = {
     "probe": {"epochs": 10},
     "bootstrap": {"n_resamples": 300},
 }
+SINGLE = {
+    **BASE,
+    "task": "sentiment",
+    "seed": 2,
+    "methods": ["naive"],
+    "weak": STRONG,
+    "data": {**SIZES, "n_weak_train": 200},
+}
 TASKS = ["sentiment", "bigbench:multiemo/hotels_sentence_en?classes=negative,positive"]
 
 
@@ -53,9 +63,9 @@ def runs(tmp_path_factory):
         run_experiment(build_config({**BASE, "task": task, "seed": seed, "out": str(out)}))
     index = pd.DataFrame({"run": [f"run{i}" for i in range(3)], "status": ["done"] * 3})
     index.to_parquet(sweep / "index.parquet")
+    # and one where the weak model is the strong one, on as many labels: no gap to recover
     single = root / "single"
-    raw = {**BASE, "task": TASKS[0], "seed": 2, "methods": ["naive"], "out": str(single)}
-    run_experiment(build_config(raw))
+    run_experiment(build_config({**SINGLE, "out": str(single)}))
     return root, sweep, single
 
 
@@ -126,11 +136,11 @@ def test_report_numbers_agree_with_the_runs(runs):
     table = _cells(doc, "PGR (accuracy)")
     frame = data.pgr_frame(got.runs)
     acc = frame[frame["metric"] == "accuracy"]
-    assert acc["significant"].any(), "the tiny setup should have a real gap somewhere"
+    assert acc["significant"].any() and not acc["significant"].all()
     columns = table.header[1:]
     for r in acc.itertuples():
         cell = table.rows[[row[0] for row in table.rows].index(r.method)][
-            columns.index(f"{r.task}: {r.label}")
+            1 + columns.index(f"{r.task}: {r.label}")
         ]
         run = got.runs[r.run]
         assert r.significant == run.metrics["gap"]["accuracy"]["significant"]
@@ -138,7 +148,10 @@ def test_report_numbers_agree_with_the_runs(runs):
         assert cell.startswith("no gap†") != r.significant
         if r.significant:
             assert cell.startswith(f"{100 * r.pgr:.1f}%")
-    assert table.rows[[row[0] for row in table.rows].index("logconf")][-1] == ""  # not run
+    only_naive = 1 + columns.index(f"sentiment: {got.runs[3].label}")
+    assert table.rows[[row[0] for row in table.rows].index("logconf")][only_naive] == ""
+    assert table.rows[0][only_naive].startswith("no gap†")  # weak = strong: nothing to recover
+    assert columns.index(f"{got.runs[2].task}: {got.runs[2].label}") == 3  # grouped by task
     # gain vs misfit comes from each method's misfit in metrics.json
     mf = data.misfit_frame(got.runs)
     assert len(mf) == 3 * 2 + 1
@@ -216,18 +229,18 @@ def test_unfinished_runs_are_skipped_with_a_warning(runs, w2s_cli, tmp_path):
         ("folder", "is a folder"),
     ],
 )
-def test_bad_input_is_one_error_line(runs, w2s_cli, tmp_path, case, message):
+def test_bad_input_is_a_one_line_report_error(runs, tmp_path, case, message):
     root, sweep, single = runs
-    inputs, out = [str(single)], tmp_path / "r.html"
+    inputs, out = [single], tmp_path / "r.html"
     if case == "missing":
-        inputs = [str(tmp_path / "nope")]
+        inputs = [tmp_path / "nope"]
     elif case == "unfinished":
         shutil.copytree(single, tmp_path / "u")
         (tmp_path / "u" / INCOMPLETE).write_text("")
-        inputs = [str(tmp_path / "u")]
+        inputs = [tmp_path / "u"]
     elif case == "not_runs":
         (tmp_path / "empty").mkdir()
-        inputs = [str(tmp_path / "empty")]
+        inputs = [tmp_path / "empty"]
     elif case == "suffix":
         out = tmp_path / "r.pdf"
     elif case == "unwritable":
@@ -235,11 +248,17 @@ def test_bad_input_is_one_error_line(runs, w2s_cli, tmp_path, case, message):
     elif case == "folder":
         out = tmp_path / "d.html"
         out.mkdir()
-    proc = w2s_cli("report", *inputs, "-o", str(out))
+    with pytest.raises(ReportError) as err:
+        write_report(inputs, out)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not out.is_file()
+
+
+def test_cli_bad_input_is_one_error_line_and_exit_2(w2s_cli, tmp_path):
+    proc = w2s_cli("report", str(tmp_path / "nope"), "-o", str(tmp_path / "r.html"))
     assert proc.returncode == 2
     lines = error_lines(proc)
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
-    assert not out.is_file()
+    assert lines == [f"error: no such run or sweep folder: {tmp_path / 'nope'}"]
 
 
 def test_out_of_distribution_results_are_shown_when_present(runs, tmp_path):
@@ -308,16 +327,16 @@ def test_report_renders_in_headless_chromium(runs, w2s_cli, tmp_path):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] > 2000 and pixels.shape[1] == 1280
     assert pixels.std() > 0.05  # not a blank page
-    artifacts = Path(__import__("os").environ.get("W2S_TEST_ARTIFACTS", "") or tmp_path)
-    artifacts.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, artifacts / "report.png")
+    if os.environ.get("W2S_TEST_ARTIFACTS"):
+        artifacts = Path(os.environ["W2S_TEST_ARTIFACTS"])
+        artifacts.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, artifacts / "report.png")
 
 
 def test_runs_that_differ_only_in_settings_get_telling_labels(runs, tmp_path):
     root, sweep, single = runs
     other = tmp_path / "epochs12"
-    raw = {**BASE, "task": TASKS[0], "seed": 2, "methods": ["naive"], "out": str(other)}
-    run_experiment(build_config({**raw, "probe": {"epochs": 12}}))
+    run_experiment(build_config({**SINGLE, "probe": {"epochs": 12}, "out": str(other)}))
     got = collect_runs([single, other])
     assert [r.label.rsplit("[", 1)[1] for r in got.runs] == ["epochs=10]", "epochs=12]"]
     assert np.unique([r.label for r in got.runs]).size == 2

@@ -112,7 +112,11 @@ def pgr_frame(runs: list[Run]) -> pd.DataFrame:
                         "gap_positive_rate": _num(gap.get(metric, {}).get("positive_rate")),
                     }
                 )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    order = {t: i for i, t in enumerate(dict.fromkeys(frame["task"]))}  # runs grouped by task
+    return frame.sort_values("task", key=lambda t: t.map(order), kind="stable")
 
 
 def misfit_frame(runs: list[Run]) -> pd.DataFrame:

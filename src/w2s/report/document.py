@@ -40,8 +40,19 @@ class Table:
 @dataclass
 class Example:
     title: str
-    fields: list[tuple[str, str]]
+    fields: list[tuple[str, str]]  # the first is the input (text or prompt)
     kind: ClassVar[str] = "example"
+
+    @property
+    def inline(self) -> list[tuple[str, str]]:
+        """The short one-line fields after the input (labels), shown on one line."""
+        return [(k, v) for k, v in self.fields[1:] if len(v) <= 80 and "\n" not in v]
+
+    @property
+    def blocks(self) -> list[tuple[str, str]]:
+        """The input and the long fields (generated answers), each shown as a block."""
+        short = set(self.inline)
+        return [(k, v) for k, v in self.fields if (k, v) not in short]
 
 
 Block = Text | Image | Table | Example
@@ -91,10 +102,11 @@ th { background: #f4f4f4; }
 img { max-width: 100%; height: auto; display: block; margin: 1em 0; }
 .warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: .4em .8em;
            margin: .3em 0; }
-.example { border: 1px solid #e2e2e2; border-radius: 4px; padding: .5em .9em; margin: .8em 0; }
-.example h4 { margin: .2em 0 .4em 0; font-size: .95em; }
-.example dt { font-weight: 600; font-size: .85em; color: #555; }
-.example dd { margin: 0 0 .4em 0; white-space: pre-wrap; }
+.example { border: 1px solid #e2e2e2; border-radius: 4px; padding: .3em .9em; margin: .5em 0; }
+.example h4 { margin: .2em 0 .2em 0; font-size: .9em; color: #444; }
+.example .key { font-weight: 600; font-size: .8em; color: #666; margin-right: .3em; }
+.example .field { white-space: pre-wrap; margin: .2em 0; }
+.example .labels span { margin-right: 1.6em; }
 </style>
 </head>
 <body>
@@ -113,9 +125,10 @@ img { max-width: 100%; height: auto; display: block; margin: 1em 0; }
 <thead><tr>{% for h in b.header %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>{% for r in b.rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
-{% elif b.kind == "example" %}<div class="example"><h4>{{ b.title }}</h4><dl>
-{% for k, v in b.fields %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
-{% endfor %}</dl></div>
+{% elif b.kind == "example" %}<div class="example"><h4>{{ b.title }}</h4>
+{% for k, v in b.blocks %}<div class="field"><span class="key">{{ k }}</span> {{ v }}</div>
+{% endfor %}<div class="labels">{% for k, v in b.inline %}
+<span><span class="key">{{ k }}</span> {{ v }}</span>{% endfor %}</div></div>
 {% endif %}
 {% endfor %}
 {% endfor %}

@@ -136,26 +136,17 @@ def misfit_scatter(frame: pd.DataFrame) -> bytes:
     ax = fig.subplots()
     m = frame["misfit_kl"].to_numpy(float)
     g = frame["gain_cross_entropy"].to_numpy(float)
-    for k, method in enumerate(_ordered(frame["method"])):
-        sub = frame[frame["method"] == method]
-        ax.scatter(
-            sub["misfit_kl"],
-            sub["gain_cross_entropy"],
-            s=30,
-            color=f"C{k % 10}",
-            label=method,
-            zorder=3,
-        )
-    if len(frame) <= 16:
-        for r in frame.itertuples():
-            note = _wrap(f"{r.task}: {r.label}", 30)
-            ax.annotate(
-                note,
-                (r.misfit_kl, r.gain_cross_entropy),
-                fontsize=6,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+    markers = dict(zip(_ordered(frame["task"]), "osD^vP*X<>", strict=False))
+    methods = _ordered(frame["method"])
+    for r in frame.itertuples():  # colour: method; marker: task
+        color = f"C{methods.index(r.method) % 10}"
+        marker = markers.get(r.task, "o")
+        ax.scatter(r.misfit_kl, r.gain_cross_entropy, s=34, color=color, marker=marker, zorder=3)
+    for k, method in enumerate(methods):
+        ax.scatter([], [], color=f"C{k % 10}", marker="o", label=method)
+    if len(markers) > 1:
+        for task, marker in markers.items():
+            ax.scatter([], [], color="#777777", marker=marker, label=_wrap(task, 30))
     ok = np.isfinite(m) & np.isfinite(g)
     if ok.any():
         lo, hi = min(0.0, m[ok].min(), g[ok].min()), max(m[ok].max(), g[ok].max(), 1e-3)
