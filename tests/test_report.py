@@ -340,3 +340,41 @@ def test_runs_that_differ_only_in_settings_get_telling_labels(runs, tmp_path):
     got = collect_runs([single, other])
     assert [r.label.rsplit("[", 1)[1] for r in got.runs] == ["epochs=10]", "epochs=12]"]
     assert np.unique([r.label for r in got.runs]).size == 2
+
+
+def test_report_of_a_generation_run_shows_its_graded_metrics(runs, tmp_path):
+    """A real tiny generation run (SmolLM2 prompted as weak, ceiling and student) beside a
+    classification run: bars and PGRs per graded metric, examples from its answers; misfit
+    and domains only from the classification run."""
+    root, sweep, single = runs
+    gen = tmp_path / "persona"
+    raw = {
+        "task": "persona",
+        "weak": "smollm2-135m",
+        "strong": "smollm2-135m",
+        "methods": ["unaltered"],
+        "data": {"n_weak_train": 3, "n_strong_train": 3, "n_val": 1, "n_test": 4},
+        "generation": {"max_new_tokens": 16, "k": 2},
+        "bootstrap": {"n_resamples": 200},
+        "out": str(gen),
+    }
+    metrics = run_experiment(build_config(raw))
+    got = collect_runs([gen, single])
+    scores = data.scores_frame(got.runs)
+    g = scores[scores["task"] == "persona"]
+    assert sorted(set(g["metric"])) == sorted(metrics["metrics"])
+    pred = pd.read_parquet(gen / "predictions.parquet")
+    for r in g.itertuples():
+        column = {"weak floor": "weak", "strong ceiling": "ceiling"}.get(r.predictor, r.predictor)
+        assert r.value == pytest.approx(pred[f"{column}:{r.metric}"].mean())
+    doc = build_document(got.runs, [])
+    titles = [b.alt for b in doc.images()]
+    assert "scores on persona" in titles
+    assert {f"PGR on {m}" for m in metrics["metrics"]} <= set(titles)
+    misfit = data.misfit_frame(got.runs)
+    assert set(misfit["task"]) == {"sentiment"}
+    ex = data.generation_examples(got.runs[0], "unaltered", n=2)
+    assert ex["metric"] == metrics["metrics"][0] and ex["n_test"] == 4
+    first = metrics["metrics"][0]
+    better = (pred[f"unaltered:{first}"] > pred[f"weak:{first}"]).sum()
+    assert ex["corrected"] == better

@@ -324,8 +324,9 @@ def shift_section(runs: list[Run]) -> Section:
         )
         section.blocks.append(Image(f"domains-{_slug(task)}", img, f"accuracy by domain, {task}"))
         names = list(dict.fromkeys(sub["domain"]))
-        counts = sub.drop_duplicates("domain").set_index("domain")["n"]
-        header = ["run", "predictor", *(f"{d} (n={counts[d]})" for d in names)]
+        sizes = sub.groupby("domain")["n"].unique()  # test examples per domain, per run
+        header = ["run", "predictor"]
+        header += [f"{d} (n={sizes[d][0]})" if len(sizes[d]) == 1 else d for d in names]
         rows = []
         for (label, pred), g in sub.groupby(["label", "predictor"], sort=False):
             acc = g.set_index("domain")["accuracy"]
