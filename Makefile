@@ -10,12 +10,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the local CPU wheel, never an unpinned CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,ray,track]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/w2s demo
 
+# tests/test_report.py installs Debian's chromium (apt-get, as root) if no Chromium is found
 test: $(STAMP)
 	$(BIN)/pytest -q
 

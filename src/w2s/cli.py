@@ -43,11 +43,18 @@ def print_table(title: str, header: list[str], rows: list[list[str]], notes: lis
 
 def _run(raw: dict, overrides: list[str]) -> dict:
     from w2s.experiment import build_config, make_protocol
+    from w2s.experiment.tracking import check_trackers, track_run
 
-    protocol = make_protocol(build_config(raw, overrides))
+    cfg = build_config(raw, overrides)
+    check_trackers(cfg.log)  # a missing package fails before any work
+    protocol = make_protocol(cfg)
     metrics = protocol.run()
     print_table(protocol.title(metrics), *protocol.table(metrics))
     say(f"run directory: {metrics['out']}")
+    if cfg.log:
+        record = track_run(cfg.log, Path(metrics["out"]))
+        for name, where in record.items():
+            say(f"logged to {name}: " + ", ".join(f"{k} {v}" for k, v in where.items()))
     return metrics
 
 
@@ -63,6 +70,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="seed for splits, inits, sampling")] = None,
     out: Annotated[str | None, typer.Option(help="run directory")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key=value")] = None,
+    log: Annotated[
+        str | None, typer.Option(help="also log to trackers: wandb, mlflow (comma-separated)")
+    ] = None,
 ) -> None:
     """Run one weak-to-strong experiment and write its run directory."""
     from w2s.experiment.config import load_yaml
@@ -75,6 +85,7 @@ def run(
         ("methods", methods),
         ("seed", seed),
         ("out", out),
+        ("log", log),
     ):
         if value is not None:
             raw[key] = value
@@ -108,16 +119,44 @@ def sweep(
     out: Annotated[
         Path | None, typer.Option(help="sweep folder (default: the file's out, else runs/<name>)")
     ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(help="log every run to trackers: wandb, mlflow (overrides base.log)"),
+    ] = None,
 ) -> None:
     """Run a grid of experiments; finished runs are skipped, so a rerun resumes."""
     from w2s.experiment.sweep import run_sweep, summary_table
 
-    outcome = run_sweep(sweep_file, executor, address, max_parallel, out)
+    outcome = run_sweep(sweep_file, executor, address, max_parallel, out, log)
     print_table(*summary_table(outcome))
     say(f"index: {outcome.out / 'index.parquet'}, {outcome.out / 'index.csv'}")
     if outcome.failures:
         n, total = len(outcome.failures), len(outcome.runs)
         _fail_plain(f"{n} of {total} runs failed (logs in {outcome.out / 'logs'})", code=1)
+
+
+@app.command()
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="run folders and/or sweep folders")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="report file: .html (self-contained) or .md")
+    ] = Path("report.html"),
+    method: Annotated[
+        str | None,
+        typer.Option(help="student shown in the examples (default: each run's baseline)"),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option(min=0, help="examples of each kind (corrected, copied) per run")
+    ] = 2,
+) -> None:
+    """One report of many finished runs: scores, PGR heat-map, misfit, shift, examples."""
+    from w2s.progress import warn
+    from w2s.report import write_report
+
+    res = write_report(runs, out, method=method, examples=examples)
+    for line in res.skipped:
+        warn(f"skipped {line}")
+    say(f"report: {res.path} ({len(res.runs)} runs, {res.images} figures)")
 
 
 analyze_app = typer.Typer(help="Analyses over finished runs.", no_args_is_help=True)
@@ -259,7 +298,9 @@ def main() -> None:
 
 
 def _fail_plain(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # messages are plain text: `w2s[track]` is no markup
+
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

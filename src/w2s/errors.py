@@ -19,3 +19,12 @@ class DownloadError(W2SError):
 
 class BackendError(W2SError):
     """A language-model backend that failed: server down, HTTP error, unsupported operation."""
+
+
+class ReportError(W2SError):
+    """A report that cannot be made: a missing input, no finished run, an unwritable output."""
+
+
+class TrackingError(W2SError):
+    """Experiment tracking that cannot work: an unknown tracker, its package not installed,
+    a store that cannot be written."""

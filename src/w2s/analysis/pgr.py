@@ -102,6 +102,19 @@ def _finite_means(a: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return (counts @ np.where(ok, a, 0.0)) / (counts @ ok.astype(float))
 
 
+def bootstrap_mean(
+    scores: np.ndarray, n_resamples: int = 1000, ci: float = 0.95, seed: int = 0
+) -> dict[str, float | list[float]]:
+    """Mean of per-example scores (correct 0/1, a grader's score; NaN = ungraded, left
+    out) with a percentile bootstrap CI over examples."""
+    a = np.asarray(scores, dtype=float)
+    if a.ndim != 1 or not a.size:
+        raise ValueError("scores must be a non-empty 1-D array")
+    point = _finite_means(a, np.ones((1, a.size)))[0]
+    boot = _finite_means(a, _resample_counts(a.size, n_resamples, seed))
+    return {"mean": float(point), "ci": _percentile_ci(boot[np.isfinite(boot)], ci)}
+
+
 def bootstrap_difference(
     a: np.ndarray,
     b: np.ndarray,

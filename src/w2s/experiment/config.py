@@ -130,6 +130,24 @@ class ExperimentConfig(Strict):
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     out: str | None = None
+    log: list[str] = Field(default_factory=list)  # experiment trackers: wandb, mlflow
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _log_shorthand(cls, v: Any) -> Any:
+        """`wandb,mlflow` or a list; every name a known tracker (the package is checked
+        when the run starts)."""
+        from w2s.experiment.tracking import TRACKERS
+
+        if v is None:
+            return []
+        names = [s.strip() for s in v.split(",") if s.strip()] if isinstance(v, str) else v
+        if isinstance(names, list):
+            for name in names:
+                if name not in TRACKERS.names():
+                    known = ", ".join(TRACKERS.names())
+                    raise ValueError(f"unknown tracker '{name}' (trackers: {known})")
+        return names
 
     @field_validator("weak", "strong", mode="before")
     @classmethod
@@ -209,7 +227,8 @@ def build_config(raw: dict[str, Any], overrides: list[str] | None = None) -> Exp
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "config"
-        raise W2SError(f"invalid config: {loc}: {first['msg']}") from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise W2SError(f"invalid config: {loc}: {msg}") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -4,7 +4,8 @@ lock, skips a run that is already finished, and reports a failure as one line in
 raising, so one run's crash never ends the sweep.
 
 A job is a plain dict: `name`, `raw` (the run's config mapping, `out` set), `folder`,
-`stages` (the shared stage store), `lock` and `log` (absolute paths). A result is a dict:
+`stages` (the shared stage store), `lock`, `log` and `tracking` (the trackers' local
+stores, for runs whose config has `log:`) (absolute paths). A result is a dict:
 `name`, `status` (done, failed or skipped), `error` (one line or None), `seconds`.
 """
 
@@ -51,20 +52,26 @@ def run_job(job: Job) -> Result:
     from w2s.experiment.config import build_config
     from w2s.experiment.outputs import is_finished_run
     from w2s.experiment.runner import make_protocol
+    from w2s.experiment.tracking import track_run
 
     start = time.perf_counter()
+    folder = Path(job["folder"])
     with lock(Path(job["lock"])):  # a worker left over from a killed sweep may hold it
-        if is_finished_run(Path(job["folder"])):
-            return result(job, "skipped", None, start)
+        status = "skipped" if is_finished_run(folder) else "done"
         try:
-            make_protocol(build_config(job["raw"]), shared_stages=Path(job["stages"])).run()
+            cfg = build_config(job["raw"])
+            if status == "done":
+                make_protocol(cfg, shared_stages=Path(job["stages"])).run()
+            if cfg.log:
+                tracking_root = job.get("tracking")
+                track_run(cfg.log, folder, Path(tracking_root) if tracking_root else None)
         except W2SError as err:
             return result(job, "failed", str(err), start)
         except Exception as err:  # a crash of one run must not end the sweep
             traceback.print_exc()
             line = (str(err).strip().splitlines() or [""])[0]
             return result(job, "failed", f"{type(err).__name__}: {line}".rstrip(": "), start)
-    return result(job, "done", None, start)
+    return result(job, status, None, start)
 
 
 @contextlib.contextmanager

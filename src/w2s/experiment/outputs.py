@@ -24,7 +24,7 @@ from w2s.errors import W2SError
 
 INCOMPLETE = ".incomplete"
 __all__ = ["RunDir", "check_out_dir", "is_finished_run"]
-RESULTS = ("metrics.json", "predictions.parquet", "report.md", "plots")
+RESULTS = ("metrics.json", "predictions.parquet", "report.md", "plots", "tracking.json")
 GAP_MARK = "†"
 
 

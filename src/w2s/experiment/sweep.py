@@ -33,6 +33,7 @@ from w2s.errors import W2SError
 from w2s.experiment.config import ExperimentConfig, Strict, build_config, load_yaml
 from w2s.experiment.executors import Job, make_executor
 from w2s.experiment.outputs import GAP_MARK, fmt, is_finished_run
+from w2s.experiment.tracking import check_trackers, pending
 from w2s.progress import note, progress, warn
 
 MODEL_SHORTHAND = ("weak", "strong")  # `weak: name` stands for `weak: {model: name}`
@@ -197,8 +198,9 @@ def _short(value: Any) -> str:
 
 
 def config_hash(cfg: ExperimentConfig) -> str:
-    """A short hash of every setting that differs from its default (`out` aside)."""
-    settings = cfg.model_dump(mode="json", exclude_defaults=True, exclude={"out"})
+    """A short hash of every setting that differs from its default (`out` aside, and
+    `log`: where results are also logged does not change them)."""
+    settings = cfg.model_dump(mode="json", exclude_defaults=True, exclude={"out", "log"})
     return fingerprint(settings, length=8)
 
 
@@ -241,6 +243,7 @@ def plan(sweep: SweepFile, out: Path) -> list[PlannedRun]:
 def job(run: PlannedRun, out: Path) -> Job:
     return {
         "name": run.name,
+        "tracking": str(out / "tracking"),
         "raw": run.raw,
         "folder": str(run.folder),
         "stages": str(out / ".stages"),
@@ -360,9 +363,14 @@ def run_sweep(
     address: str | None = None,
     max_parallel: int | None = None,
     out: str | Path | None = None,
+    log: str | list[str] | None = None,
 ) -> SweepOutcome:
-    """Validate every run, then run those not finished; the index follows each result."""
+    """Validate every run, then run those not finished (and log finished ones not yet
+    logged to the trackers asked for); the index follows each result. `log` overrides
+    `base.log`."""
     sweep = load_sweep(path)
+    if log is not None:
+        sweep.base["log"] = log
     ex = make_executor(
         executor or sweep.executor,
         sweep.max_parallel if max_parallel is None else max_parallel,
@@ -374,6 +382,8 @@ def run_sweep(
     check_out_dir(folder)
     folder = folder.resolve()
     runs = plan(sweep, folder)
+    logs = {r.name: build_config(r.raw).log for r in runs}
+    check_trackers(n for names in logs.values() for n in names)  # installed? before any work
     ex.start()
     try:
         make_out_dir(folder)
@@ -383,6 +393,9 @@ def run_sweep(
         read: dict[str, dict] = {}
         todo = [r for r in runs if not is_finished_run(r.folder)]
         note(f"sweep {folder}: {len(runs)} runs, {len(runs) - len(todo)} finished (skipped)")
+        todo += [  # finished, but not yet logged to a tracker asked for now
+            r for r in runs if is_finished_run(r.folder) and pending(logs[r.name], r.folder)
+        ]
         write_index(folder, index_frame(runs, failures, read))
         with progress() as bar:
             task = bar.add_task("sweep", total=len(todo))
