@@ -1,19 +1,20 @@
 """`w2s scout` ranks tasks by the strong ceiling's advantage over the weak floor.
 
-Synthetic tasks with gaps known by construction, all with one rule (label: "the first
-thing named is an animal"): static-64d (weak) is a bag of tokens, so it cannot see word
-order, while minilm-l6 (strong) can. `order` pairs an animal with a tool in both orders
-(the weak floor is at chance); `content` names two animals or two tools (both models
-read it off the words: no gap); `mixed` is half of each (a gap about half of `order`'s).
+Synthetic tasks with gaps known by construction: static-64d (weak) is a bag of tokens,
+so it cannot see word order, while minilm-l6 (strong) can. `order`: "first the X, then
+the Y" for an animal and a tool in both orders, label "the animal comes first" (the weak
+floor is at chance); `content`: "the X was good/bad", label the adjective (both models
+read it off one word: no gap); `mixed`: half of each (a gap about half of `order`'s).
 """
 
 import itertools
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import error_lines
+from w2s.cli import main
 from w2s.data import Task
 from w2s.experiment import scout as scout_mod
 from w2s.experiment.scout import EARLY, GAP, NO_GAP, ScoutSettings, run_scout
@@ -57,8 +58,22 @@ TOOLS = [
 ]
 
 
-def rows(pairs):
+GOOD = ["good", "great", "fine", "nice", "excellent"]
+BAD = ["bad", "awful", "poor", "terrible", "broken"]
+
+
+def order_rows():
+    pairs = [*itertools.product(ANIMALS, TOOLS), *itertools.product(TOOLS, ANIMALS)]
     return [(f"first the {x}, then the {y}", int(x in ANIMALS)) for x, y in pairs]
+
+
+def content_rows():
+    return [
+        (template.format(x=x, w=w), int(w in GOOD))
+        for template in ("the {x} was {w}", "this {x} is {w}")
+        for x in ANIMALS + TOOLS
+        for w in GOOD + BAD
+    ]
 
 
 def task(name, items):
@@ -69,12 +84,7 @@ def task(name, items):
 
 @pytest.fixture(scope="module")
 def tasks():
-    mixed_pairs = [*itertools.product(ANIMALS, TOOLS), *itertools.product(TOOLS, ANIMALS)]
-    same = [
-        *itertools.permutations(ANIMALS, 2),
-        *itertools.permutations(TOOLS, 2),
-    ]
-    order, content = rows(mixed_pairs), rows(same)
+    order, content = order_rows(), content_rows()
     rng = np.random.default_rng(0)
     half = [order[i] for i in rng.permutation(len(order))[:250]]
     half += [content[i] for i in rng.permutation(len(content))[:250]]
@@ -122,9 +132,12 @@ def test_scout_ranks_known_gaps_and_marks_no_gap_then_reuses_its_cache(
         (["--weak", "static-64d", "--strong", "minilm-l6", "--n-test", "1"], "--n-test"),
     ],
 )
-def test_bad_input_is_one_error_line(w2s_cli, tmp_path, args, message):
-    proc = w2s_cli("scout", *args, "--out", str(tmp_path / "s"))
-    lines = error_lines(proc)
-    assert proc.returncode == 2, proc.stderr
+def test_bad_input_is_one_error_line(tmp_path, monkeypatch, capsys, args, message):
+    # the real entry point, in-process (a subprocess per case costs seconds of imports)
+    monkeypatch.setattr(sys, "argv", ["w2s", "scout", *args, "--out", str(tmp_path / "s")])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert exit_.value.code == 2
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
     assert not (tmp_path / "s").exists()
