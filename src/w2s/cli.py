@@ -135,6 +135,9 @@ def scout(
     min_gap: Annotated[float, typer.Option(help="a gap counts when its CI clears this")] = 0.03,
     max_classes: Annotated[int, typer.Option(help="fixed-choice tasks: at most")] = 4,
     max_chars: Annotated[int, typer.Option(help="mean characters per example: at most")] = 1500,
+    dtype: Annotated[
+        str | None, typer.Option(help="inference dtype of both models (default: as w2s run)")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="output folder")] = None,
 ) -> None:
     """Rank tasks by the strong ceiling's advantage over the weak floor (with CIs)."""
@@ -160,6 +163,7 @@ def scout(
             min_gap=min_gap,
             max_classes=max_classes,
             max_chars=max_chars,
+            dtype=dtype,
             out=out,
         )
     except ValidationError as err:

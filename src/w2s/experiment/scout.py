@@ -58,6 +58,7 @@ class ScoutSettings(Strict):
     min_gap: float = Field(0.03, ge=0, lt=1)
     max_classes: int = Field(4, ge=2)
     max_chars: int = Field(1500, gt=0)
+    dtype: str | None = None  # of both models' inference; None: the run's default
     probe: ProbeConfig = ProbeConfig()
     bootstrap: BootstrapConfig = BootstrapConfig()
     out: Path | None = None
@@ -125,8 +126,9 @@ class Scout:
         check_pair(settings)
         self.settings = settings
         self.root = root or cache_dir() / "scout"
-        self.weak = encoder_for(ModelConfig(model=settings.weak))
-        self.strong = encoder_for(ModelConfig(model=settings.strong))
+        dtype = {"dtype": settings.dtype} if settings.dtype else {}
+        self.weak = encoder_for(ModelConfig(model=settings.weak, **dtype))
+        self.strong = encoder_for(ModelConfig(model=settings.strong, **dtype))
         if self.weak.key == self.strong.key:
             raise W2SError(
                 f"weak '{settings.weak}' and strong '{settings.strong}' are the same model"
