@@ -130,6 +130,7 @@ def test_scout_ranks_known_gaps_and_marks_no_gap_then_reuses_its_cache(
         (["--weak", "minilm-l6", "--strong", "minilm-l6"], "the same model"),
         (["--weak", "static-64d", "--strong", "minilm-l6", "--tasks", "no_such_*"], "no BIG-bench"),
         (["--weak", "static-64d", "--strong", "minilm-l6", "--n-test", "1"], "--n-test"),
+        (["--weak", "static-64d", "--strong", "minilm-l6", "--tasks", "bigbench:nope"], "'nope'"),
     ],
 )
 def test_bad_input_is_one_error_line(tmp_path, monkeypatch, capsys, args, message):

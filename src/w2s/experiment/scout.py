@@ -29,7 +29,8 @@ from w2s.analysis.pgr import bootstrap_metric_difference
 from w2s.cache import cache_dir, fingerprint, write_json_atomic
 from w2s.data import TASKS, Task, deduplicate, load_task, split_task
 from w2s.data.bigbench import catalogue, prefetch
-from w2s.errors import DataError, W2SError
+from w2s.data.registry import parse_spec
+from w2s.errors import DataError, UnknownNameError, W2SError
 from w2s.experiment.classification import encoder_for
 from w2s.experiment.config import BootstrapConfig, ModelConfig, ProbeConfig, Strict
 from w2s.experiment.protocol import split_key
@@ -100,6 +101,9 @@ def resolve_candidates(settings: ScoutSettings) -> list[str]:
     specs: list[str] = []
     for item in items:
         if ":" in item or item in TASKS:
+            source, name, _ = parse_spec(item)
+            if source == "bigbench" and name not in set(catalogue()["task"]):
+                raise UnknownNameError(f"unknown BIG-bench task '{name}' in --tasks")
             specs.append(item)
             continue
         matched = [f"bigbench:{n}" for n in names if fnmatch.fnmatchcase(n, item)]
