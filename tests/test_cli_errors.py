@@ -75,6 +75,8 @@ def test_list_commands(w2s_cli):
         "qwen2.5-1.5b",
         "minilm-l6",
         "mpnet-base",
+        "static-64d",
+        "e5-small",
     ]
     methods = {ln.split()[0] for ln in w2s_cli("list", "methods").stdout.splitlines()}
     assert {"naive", "naive_hard", "logconf", "product"} <= methods

@@ -60,7 +60,7 @@ def seed_model(user_cache: Path, cache: Path, model, legacy: bool = False) -> Pa
     return folder
 
 
-def no_download(packages, dest):
+def no_download(packages, dest, platform=None):
     raise DownloadError("no network in this test")
 
 

@@ -94,7 +94,15 @@ def test_truncated_download_is_rejected(tmp_path):
 
 
 def test_zoo_names_and_unknown_model():
-    assert set(ZOO) == {"smollm2-135m", "gemma3-270m", "qwen2.5-1.5b", "minilm-l6", "mpnet-base"}
+    assert set(ZOO) == {
+        "smollm2-135m",
+        "gemma3-270m",
+        "qwen2.5-1.5b",
+        "minilm-l6",
+        "mpnet-base",
+        "static-64d",
+        "e5-small",
+    }
     with pytest.raises(UnknownNameError, match="not a zoo name"):
         resolve_model("no-such-org/no-such-model-w2s")
 

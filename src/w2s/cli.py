@@ -159,6 +159,65 @@ def report(
     say(f"report: {res.path} ({len(res.runs)} runs, {res.images} figures)")
 
 
+@app.command()
+def scout(
+    weak: Annotated[str, typer.Option(help="weak model: zoo name, folder or hub id")],
+    strong: Annotated[str, typer.Option(help="strong model")],
+    tasks: Annotated[
+        str, typer.Option(help="comma-separated BIG-bench globs and/or task specs")
+    ] = "*",
+    top: Annotated[int | None, typer.Option(help="rows shown in the table (CSV: all)")] = None,
+    seed: Annotated[int, typer.Option(help="seed for splits and probes")] = 0,
+    n_train: Annotated[int, typer.Option(help="gold examples for floor and for ceiling")] = 200,
+    n_val: Annotated[int, typer.Option(help="validation examples")] = 100,
+    n_test: Annotated[int, typer.Option(help="test examples")] = 400,
+    min_gap: Annotated[float, typer.Option(help="a gap counts when its CI clears this")] = 0.03,
+    max_classes: Annotated[int, typer.Option(help="fixed-choice tasks: at most")] = 4,
+    max_chars: Annotated[int, typer.Option(help="mean characters per example: at most")] = 1500,
+    dtype: Annotated[
+        str | None, typer.Option(help="inference dtype of both models (default: as w2s run)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder")] = None,
+) -> None:
+    """Rank tasks by the strong ceiling's advantage over the weak floor (with CIs)."""
+    import time
+
+    from pydantic import ValidationError
+
+    from w2s.cache import check_out_dir
+    from w2s.experiment import scout_outputs
+    from w2s.experiment.scout import ScoutSettings, run_scout
+
+    start = time.perf_counter()
+    try:
+        settings = ScoutSettings(
+            weak=weak,
+            strong=strong,
+            tasks=tasks,
+            top=top,
+            seed=seed,
+            n_train=n_train,
+            n_val=n_val,
+            n_test=n_test,
+            min_gap=min_gap,
+            max_classes=max_classes,
+            max_chars=max_chars,
+            dtype=dtype,
+            out=out,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        _fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    folder = settings.out or scout_outputs.default_out(settings)
+    check_out_dir(folder)
+    rows = run_scout(settings)
+    seconds = round(time.perf_counter() - start, 1)
+    scout_outputs.write_outputs(rows, settings, folder, seconds)
+    title, header, body, notes = scout_outputs.table(rows, settings)
+    print_table(title, header, body, notes)
+    say(f"written: {folder}/scout.csv, scout.json, scout.png ({seconds} s)")
+
+
 analyze_app = typer.Typer(help="Analyses over finished runs.", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 

@@ -9,6 +9,8 @@ _LAZY = {
     "CausalLMEncoder": "w2s.models.encoders",
     "Encoder": "w2s.models.encoders",
     "SentenceEncoder": "w2s.models.encoders",
+    "StaticEmbeddingEncoder": "w2s.models.light_encoders",
+    "E5EngineEncoder": "w2s.models.light_encoders",
     "make_encoder": "w2s.models.encoders",
     "FeatureStore": "w2s.models.features",
 }

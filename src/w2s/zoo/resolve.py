@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,17 +10,19 @@ from pathlib import Path
 from w2s.cache import fingerprint
 from w2s.errors import UnknownNameError
 from w2s.zoo.fetch import ensure_zoo_model
-from w2s.zoo.registry import ZOO, ModelKind
+from w2s.zoo.registry import ZOO, ModelKind, Runtime
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A model ready to load: its reference, local folder, kind and content revision."""
+    """A model ready to load: its reference, local folder, kind, content revision and the
+    runtime that computes its features."""
 
     ref: str
     path: Path
     kind: ModelKind
     revision: str
+    runtime: Runtime
 
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
@@ -36,12 +39,29 @@ def looks_like_path(ref: str) -> bool:
     return _HUB_ID.fullmatch(ref) is None
 
 
-def _kind_of(folder: Path) -> ModelKind:
+def _kind_of(folder: Path) -> tuple[ModelKind, Runtime]:
     if (folder / "modules.json").exists() or (
         folder / "config_sentence_transformers.json"
     ).exists():
-        return "sentence_encoder"
-    return "causal_lm"
+        return "sentence_encoder", "sentence-transformers"
+    if _is_model2vec(folder):
+        return "sentence_encoder", "model2vec"
+    return "causal_lm", "transformers"
+
+
+def _is_model2vec(folder: Path) -> bool:
+    """A Model2Vec static model: tokenizer.json, and model.safetensors holding a tensor
+    named `embeddings` (transformers models have no such top-level tensor)."""
+    weights = folder / "model.safetensors"
+    if not (weights.is_file() and (folder / "tokenizer.json").is_file()):
+        return False
+    try:
+        with open(weights, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(min(n, 1 << 20)))
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict) and "embeddings" in header
 
 
 def _folder_revision(folder: Path) -> str:
@@ -77,12 +97,13 @@ def resolve_model(ref: str) -> ModelSource:
     if ref in ZOO:
         entry = ZOO[ref]
         path = ensure_zoo_model(entry)
-        return ModelSource(ref, path, entry.kind, entry.artifact_sha256[:12])
+        return ModelSource(ref, path, entry.kind, entry.artifact_sha256[:12], entry.engine)
     local = Path(ref).expanduser()
     if local.is_dir():
         if not (local / "config.json").exists() and not (local / "modules.json").exists():
             raise UnknownNameError(f"model folder '{ref}' has no config.json or modules.json")
-        return ModelSource(ref, local.resolve(), _kind_of(local), _folder_revision(local))
+        kind, runtime = _kind_of(local)
+        return ModelSource(ref, local.resolve(), kind, _folder_revision(local), runtime)
     if local.exists():
         raise UnknownNameError(f"model path '{ref}' is a file: give the folder that holds it")
     if looks_like_path(ref):
@@ -91,4 +112,5 @@ def resolve_model(ref: str) -> ModelSource:
         )
     path = _from_hub(ref)
     revision = path.name if len(path.name) >= 12 else _folder_revision(path)
-    return ModelSource(ref, path, _kind_of(path), revision[:12])
+    kind, runtime = _kind_of(path)
+    return ModelSource(ref, path, kind, revision[:12], runtime)
