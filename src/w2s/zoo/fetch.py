@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import re
 import shutil
@@ -159,10 +161,13 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     from w2s.models.encoders import quiet_hf
 
     quiet_hf()
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16
-    )
+    # transformers' GGUF reader draws its own tqdm bar, which quiet_hf does not reach; the
+    # caller's status line already says what is happening
+    with contextlib.redirect_stderr(io.StringIO()):
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16
+        )
     # a GGUF-loaded model refuses save_pretrained until its quantizer is cleared
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
