@@ -334,7 +334,11 @@ def summary_table(outcome: SweepOutcome) -> tuple[str, list[str], list[list[str]
         rows.append([escape(c) for c in cells])
     counts = frame["status"].value_counts().to_dict()
     title = f"sweep {outcome.out}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
-    notes = [f"failed: {r['run']}: {r['error']}" for r in frame.to_dict("records") if r["error"]]
+    notes = [
+        f"failed: {r['run']}: {r['error']}"
+        for r in frame.to_dict("records")
+        if isinstance(r["error"], str) and r["error"]
+    ]
     metrics = sorted({str(m) for m in frame.get("metric", pd.Series(dtype=str)).dropna()})
     if metrics:
         notes.insert(0, f"metric: {', '.join(metrics)} on test; PGR with its bootstrap CI")
