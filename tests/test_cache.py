@@ -67,3 +67,12 @@ def test_feature_store_encodes_each_text_once_and_ignores_partial_shards(tmp_pat
     np.testing.assert_array_equal(again[:3], first[::-1])
     # the cached features equal a fresh forward pass
     np.testing.assert_allclose(enc.inner.encode(texts), first, atol=1e-5)
+
+
+def test_warning_lines_print_brackets_verbatim(capsys):
+    """A message with rich-markup-like text (a path, `pip install 'w2s[ray]'`) is printed as
+    it is, not swallowed as a style tag."""
+    from w2s import progress
+
+    progress.warn("quarantined [ray] shard /tmp/x[1]")
+    assert "quarantined [ray] shard /tmp/x[1]" in capsys.readouterr().err

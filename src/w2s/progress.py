@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -54,7 +55,7 @@ def status(message: str) -> Iterator[None]:
 
 def warn(message: str) -> None:
     """One warning line on stderr (shown even when quiet: warnings are never noise)."""
-    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def note(message: str) -> None:

@@ -94,15 +94,12 @@ class Encoder(ABC):
 
     @property
     def key(self) -> str:
-        return fingerprint(
-            type(self).__name__,
-            self.source.ref,
-            self.source.revision,
-            self._key_parts(),
-            self.max_length,
-            self.dtype,
-            FEATURE_VERSION,
-        )
+        """The cache identity of this encoder's features: model, revision, settings."""
+        return fingerprint(type(self).__name__, self.source.ref, self.source.revision, *self._key())
+
+    def _key(self) -> tuple:
+        """The settings that change the features (after model and revision)."""
+        return (self._key_parts(), self.max_length, self.dtype, FEATURE_VERSION)
 
     def _key_parts(self) -> tuple:
         return ()

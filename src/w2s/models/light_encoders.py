@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s.cache import fingerprint
 from w2s.errors import W2SError
 from w2s.models.encoders import Encoder
 from w2s.progress import progress
@@ -34,15 +33,8 @@ class StaticEmbeddingEncoder(Encoder):
     token is kept instead, as the package's own encoder does.
     """
 
-    @property
-    def key(self) -> str:
-        return fingerprint(
-            type(self).__name__,
-            self.source.ref,
-            self.source.revision,
-            self.max_length,
-            LIGHT_VERSION,
-        )
+    def _key(self) -> tuple:
+        return (self.max_length, LIGHT_VERSION)
 
     def load(self):
         if self._model is None:
@@ -87,15 +79,8 @@ class E5EngineEncoder(Encoder):
 
     PREFIX_QUERY = 1  # the engine's is_query flag: "query: " (0 would be "passage: ")
 
-    @property
-    def key(self) -> str:
-        return fingerprint(
-            type(self).__name__,
-            self.source.ref,
-            self.source.revision,
-            self.PREFIX_QUERY,
-            LIGHT_VERSION,
-        )
+    def _key(self) -> tuple:
+        return (self.PREFIX_QUERY, LIGHT_VERSION)
 
     def load(self):
         if self._model is None:
