@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 # tests/test_report.py installs Debian's chromium (apt-get, as root) if no Chromium is found
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
