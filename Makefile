@@ -17,8 +17,10 @@ demo: $(STAMP)
 	$(BIN)/w2s demo
 
 # tests/test_report.py installs Debian's chromium (apt-get, as root) if no Chromium is found
+# two pytest-xdist workers, each test file on one worker (its module fixtures load once)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow

@@ -16,15 +16,28 @@ import platformdirs
 import pytest
 
 os.environ.setdefault("W2S_QUIET", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per worker (and per `w2s` subprocess it starts): with two workers on two
+    # cores, two-thread torch processes compete and OpenMP's spin-waits slow both down
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    if "torch" in sys.modules:  # imported before this file: the variables came too late
+        sys.modules["torch"].set_num_threads(1)
 os.environ.setdefault(
     "W2S_DOWNLOADS", os.environ.get("W2S_CACHE") or platformdirs.user_cache_dir("w2s")
 )
-_SESSION_CACHE = tempfile.mkdtemp(prefix="w2s-test-cache-")
+# one session cache for the whole run: `make test` runs two pytest-xdist workers, which
+# inherit it from the controller (cache writes are atomic and locked, so they can share)
+_OWNER = "W2S_TEST_SESSION_CACHE" not in os.environ
+if _OWNER:
+    os.environ["W2S_TEST_SESSION_CACHE"] = tempfile.mkdtemp(prefix="w2s-test-cache-")
+_SESSION_CACHE = os.environ["W2S_TEST_SESSION_CACHE"]
 os.environ["W2S_CACHE"] = _SESSION_CACHE
 
 
 def pytest_unconfigure(config) -> None:
-    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+    if _OWNER:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

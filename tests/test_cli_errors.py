@@ -152,3 +152,30 @@ def test_ctrl_c_prints_the_resume_hint_and_exits_130(tmp_path):
     assert proc.returncode == 130, err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines == ["error: interrupted (finished stages are saved; rerun to resume)"]
+
+
+def test_bad_input_fails_before_the_heavy_libraries_load(data_files):
+    """A config error must not wait for torch, scikit-learn or transformers (5 s of
+    imports): every method and model module imports them where it uses them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from w2s.cli import main\n"
+        "sys.argv = ['w2s', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 2, e.code\n"
+        "heavy = ('torch', 'sklearn', 'transformers', 'scipy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    args = [*BASE, "--task", f"file:{data_files}/ok.csv", "--methods", "naive,nope"]
+    # explicit dtypes: `auto` asks torch whether CUDA is there when torch has CUDA built in
+    args += ["--set", "weak.dtype=float32", "--set", "strong.dtype=float32"]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
+    assert "unknown method 'nope'" in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout

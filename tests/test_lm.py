@@ -90,12 +90,18 @@ def test_logprobs_equal_manual_forward(lm):
     assert lm.logprobs_batch(PAIRS[:1]) == batched[:1]
 
 
+@pytest.mark.slow  # gemma3's first use converts its GGUF (87 s on a clean machine)
 def test_models_without_chat_template_get_plain_prompts():
     gemma = HFLanguageModel("gemma3-270m", cache=False)  # base model, no chat template
     assert gemma.chat is False
     chat = to_messages("What is 3 + 4?", system="Be brief.")
     assert gemma.render(chat) == "Be brief.\n\nQuestion: What is 3 + 4?\nAnswer:"
     assert "\nQuestion:" in gemma.stop_strings()
+
+
+def test_plain_prompts_of_a_conversation():
+    chat = to_messages("What is 3 + 4?", system="Be brief.")
+    assert render_plain(chat) == "Be brief.\n\nQuestion: What is 3 + 4?\nAnswer:"
     assert (
         render_plain(
             [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 
 def accuracy(gold: np.ndarray, proba: np.ndarray) -> float:
@@ -12,6 +11,8 @@ def accuracy(gold: np.ndarray, proba: np.ndarray) -> float:
 
 def auroc(gold: np.ndarray, proba: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """Binary AUROC on p(class 1); macro one-vs-rest for K > 2. NaN if a class is absent."""
+    from sklearn.metrics import roc_auc_score  # lazily: sklearn adds a second to start-up
+
     gold, proba = np.asarray(gold), np.asarray(proba)
     try:
         if proba.shape[1] == 2:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
-from scipy.special import rel_entr
 
 EPS = 1e-12
 
@@ -71,6 +70,8 @@ def _check_same_length(*arrays: np.ndarray) -> None:
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Per-example ``KL(p || q)`` in nats; ``q`` is floored at 1e-12 so the result is finite."""
+    from scipy.special import rel_entr
+
     p, q = as_proba(p), as_proba(q)
     return rel_entr(p, np.maximum(q, EPS)).sum(axis=1)
 

@@ -13,14 +13,19 @@ sees, and only for that bit); never with gold. Binary tasks only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
 from w2s.errors import W2SError
 from w2s.methods.base import ClassificationMethod, MethodContext, MethodResult, register
+from w2s.models.grad import no_grad
 from w2s.models.heads import one_thread
 from w2s.registry import Params
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CCSParams(Params):
@@ -46,6 +51,8 @@ class CCSParams(Params):
 
 def ccs_loss(p_pos: torch.Tensor, p_neg: torch.Tensor) -> torch.Tensor:
     """Consistency (p+ - (1 - p-))^2 plus confidence min(p+, p-)^2, batch means."""
+    import torch
+
     consistency = (p_pos - (1 - p_neg)) ** 2
     confidence = torch.minimum(p_pos, p_neg) ** 2
     return consistency.mean() + confidence.mean()
@@ -58,12 +65,16 @@ class CCSProbe:
         self.tries, self.epochs, self.lr, self.wd, self.seed = tries, epochs, lr, weight_decay, seed
 
     def _norm(self, pos: np.ndarray, neg: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         return (
             torch.from_numpy(((pos - self.stats_[0]) / self.stats_[1]).astype(np.float32)),
             torch.from_numpy(((neg - self.stats_[2]) / self.stats_[3]).astype(np.float32)),
         )
 
     def fit(self, pos: np.ndarray, neg: np.ndarray) -> CCSProbe:
+        import torch
+
         self.stats_ = (pos.mean(0), pos.std(0) + 1e-6, neg.mean(0), neg.std(0) + 1e-6)
         xp, xn = self._norm(pos, neg)
         torch.manual_seed(self.seed)
@@ -82,9 +93,11 @@ class CCSProbe:
                 self.loss_, self.net_ = final, net
         return self
 
-    @torch.no_grad()
+    @no_grad
     def halves(self, pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The probe's p(x+) and p(x-) per pair."""
+        import torch
+
         xp, xn = self._norm(pos, neg)
         p_pos, p_neg = torch.sigmoid(self.net_(xp)), torch.sigmoid(self.net_(xn))
         return p_pos.squeeze(1).double().numpy(), p_neg.squeeze(1).double().numpy()

@@ -24,7 +24,6 @@ from pydantic import Field
 from w2s.errors import W2SError
 from w2s.methods.base import register
 from w2s.methods.generation import GenerationContext, GenerationMethod, GenerationResult
-from w2s.models.lm.contrastive import Contrastive
 from w2s.registry import Params
 
 
@@ -43,6 +42,8 @@ class _ConGBase(GenerationMethod):
             )
         prompts = ctx.prompts["strong_train"]
         beta = self.contrast()
+        from w2s.models.lm.contrastive import Contrastive
+
         cd = Contrastive(ctx.weak_base, self.params.alpha, beta) if beta > 0 else None
         try:
             targets = [
@@ -115,6 +116,8 @@ class EpiCoDe(GenerationMethod):
         ft = ctx.strong.sft(pairs, **ctx.lora)  # naive_sft's adapter (content-addressed)
         inferior = ctx.strong.sft(pairs[:n_inf], **ctx.lora)
         ep = ExtrapolatedLM(ft, inferior, p.a)
+        from w2s.models.lm.contrastive import Contrastive
+
         cd = Contrastive(ft, p.alpha, p.beta) if p.beta > 0 else None
         try:
             test = self.answer(ep, ctx.prompts["test"], ctx, contrastive=cd)

@@ -18,7 +18,6 @@ import copy
 from typing import ClassVar
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from w2s.errors import W2SError
@@ -93,6 +92,8 @@ class Raven(ClassificationMethod):
         """Train the student and the weight logits jointly; keep the epoch whose student
         best agrees with the weighted weak validation labels. Returns the student, the
         weights of that epoch, the epoch and the easy-start mask."""
+        import torch
+
         p = self.params
         student = Probe(n_classes=ctx.n_classes, seed=ctx.seed, **ctx.probe)
         X = np.asarray(ctx.x_train, dtype=np.float32)

@@ -14,11 +14,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
-from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from w2s.errors import W2SError
 from w2s.methods.base import ClassificationMethod, MethodContext, MethodResult, register
@@ -43,6 +38,8 @@ def knn_vote(
     votes = (
         np.eye(labels.shape[1], dtype=np.float32)[labels.argmax(1)] if vote == "hard" else labels
     )
+    from sklearn.neighbors import NearestNeighbors
+
     nn = NearestNeighbors(n_neighbors=k, metric="cosine").fit(x)
     idx = nn.kneighbors(query, return_distance=False)  # None: each point excludes itself
     return votes[idx].mean(1).astype(np.float32)
@@ -52,6 +49,10 @@ def _soft_logreg(x: np.ndarray, labels: np.ndarray, c: float, seed: int):
     """Logistic regression on soft labels: each example once per class, weighted by its
     label's probability of that class (the soft cross-entropy, exactly)."""
     n, k = labels.shape
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     model = make_pipeline(
         StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed)
     )
@@ -75,6 +76,8 @@ def logreg_relabel(
     `labels` on `x` (`folds`-fold, shuffled by `seed`), and a full fit's on `query`."""
     n, k = labels.shape
     oof = np.zeros((n, k), np.float32)
+    from sklearn.model_selection import KFold
+
     for fit_idx, held in KFold(folds, shuffle=True, random_state=seed).split(x):
         model = _soft_logreg(x[fit_idx], labels[fit_idx], c, seed)
         oof[held] = _proba(model, x[held], k)

@@ -22,7 +22,6 @@ import copy
 from typing import Annotated, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from w2s.errors import W2SError
@@ -166,6 +165,8 @@ class CoTeaching(ClassificationMethod):
     def _run(self, ctx: MethodContext) -> MethodResult:
         """Mirrors `Probe.fit` (same initialisation, batches and selection for the first
         student), so with forget_rate 0 the first student is exactly `naive`."""
+        import torch
+
         p = self.params
         first = Probe(n_classes=ctx.n_classes, seed=ctx.seed, **ctx.probe)
         X = np.asarray(ctx.x_train, dtype=np.float32)

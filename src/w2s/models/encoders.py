@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
 from w2s.cache import fingerprint
+from w2s.models.grad import inference_mode
 from w2s.models.precision import resolve_dtype, torch_dtype
 from w2s.progress import progress
 from w2s.zoo import ModelSource, resolve_model
+
+if TYPE_CHECKING:
+    import torch
+
 
 FEATURE_VERSION = 2  # 2: fixed-shape batches, float32 pooling
 BUCKET = 16  # padded widths are multiples of this many tokens
@@ -64,6 +68,8 @@ def pad_right(
     seqs: Sequence[Sequence[int]], width: int, pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token id lists right-padded to `width`: (input ids, attention mask), both long."""
+    import torch
+
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for row, seq in enumerate(seqs):
@@ -149,7 +155,7 @@ class CausalLMEncoder(Encoder):
     def _capture(self, module, args, output) -> None:
         self._captured = output[0] if isinstance(output, tuple) else output
 
-    @torch.inference_mode()
+    @inference_mode
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self.load()
         tok = self.tokenizer
@@ -170,6 +176,8 @@ class CausalLMEncoder(Encoder):
 def keep_blocks(model: torch.nn.Module, layer: int | None) -> torch.nn.Module | None:
     """Cut a base model's blocks after `layer` (1..L, negative from the end, None: block
     round(2L/3)); returns the last block kept, None when the model has no `layers`."""
+    import torch
+
     blocks = getattr(model, "layers", None)
     if not isinstance(blocks, torch.nn.ModuleList):
         return None
@@ -183,6 +191,8 @@ def keep_blocks(model: torch.nn.Module, layer: int | None) -> torch.nn.Module | 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
     """Mean over real tokens, or the last real token (right padding)."""
+    import torch
+
     if pooling == "mean":
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
@@ -206,7 +216,7 @@ class SentenceEncoder(Encoder):
             self._model = model
         return self._model
 
-    @torch.inference_mode()
+    @inference_mode
     def encode(self, texts: list[str]) -> np.ndarray:
         model = self.load()
         if not texts:
@@ -227,6 +237,8 @@ class SentenceEncoder(Encoder):
 
     def _batch(self, inputs: dict, idx: list[int], width: int) -> dict:
         """Rows `idx` of the tokenized inputs, right-padded (or cut) to `width` columns."""
+        import torch
+
         pad_ids = {"input_ids": self._model.tokenizer.pad_token_id}
         n, batch = len(inputs["attention_mask"]), {}
         for name, value in inputs.items():

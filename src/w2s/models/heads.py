@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
 
+from w2s.models.grad import inference_mode
 from w2s.models.losses import get_loss
+
+if TYPE_CHECKING:
+    import torch
+
 
 PROBE_VERSION = 1  # bump when what `Probe` computes changes (saved stages depend on it)
 
@@ -23,6 +27,8 @@ PROBE_VERSION = 1  # bump when what `Probe` computes changes (saved stages depen
 def one_thread() -> Iterator[None]:
     """Run small torch ops on one thread: a probe's tiny matmuls are 20x slower with two
     threads when another process competes for the cores (OpenMP spin-waits)."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -42,6 +48,8 @@ def to_soft(y: np.ndarray, n_classes: int) -> np.ndarray:
 def selection_score(val_target: np.ndarray, proba: np.ndarray) -> float:
     """Agreement with the validation labels: AUROC against their argmax (macro OvR for
     K > 2), falling back to accuracy when a class is missing."""
+    from sklearn.metrics import roc_auc_score
+
     hard = val_target.argmax(1)
     try:
         if proba.shape[1] == 2:
@@ -77,6 +85,8 @@ class Probe:
         self.seed = seed
 
     def _net(self, d: int) -> torch.nn.Module:
+        import torch
+
         if self.hidden:
             return torch.nn.Sequential(
                 torch.nn.Linear(d, self.hidden),
@@ -99,6 +109,8 @@ class Probe:
             return self._fit(X, y, sample_weight, X_val, y_val)
 
     def _fit(self, X, y, sample_weight, X_val, y_val) -> Probe:
+        import torch
+
         X = np.asarray(X, dtype=np.float32)
         target = torch.from_numpy(to_soft(y, self.n_classes))
         w = (
@@ -148,8 +160,10 @@ class Probe:
         with one_thread():
             return self._predict(X)
 
-    @torch.inference_mode()
+    @inference_mode
     def _predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
         self.net_.eval()
         Xt = torch.from_numpy((np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_)
         return self.net_(Xt).softmax(-1).numpy()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from w2s.registry import Params, Registry, validate_params
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Loss(Protocol):
@@ -27,6 +28,8 @@ class Loss(Protocol):
 
 def soft_xent(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-example cross-entropy to a probability target."""
+    import torch.nn.functional as F
+
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
@@ -37,6 +40,9 @@ def harden(probs: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     equal `prior[1]` (Burns et al.). K > 2: argmax after rescaling each class by
     prior / mean prediction, the K-class analogue of that threshold.
     """
+    import torch
+    import torch.nn.functional as F
+
     n, k = probs.shape
     if k == 2:
         p1 = probs[:, 1]
@@ -52,6 +58,8 @@ def xent(logits, target, progress):
 
 
 def xent_hard(logits, target, progress):
+    import torch.nn.functional as F
+
     return F.cross_entropy(logits, target.argmax(-1), reduction="none")
 
 
@@ -87,6 +95,9 @@ def make_logconf(params: AuxParams, soft: bool = False) -> Loss:
 
 def make_product(params: ProductParams) -> Loss:
     """Product loss: target proportional to weak^alpha · student^beta (student detached)."""
+    import torch
+    import torch.nn.functional as F
+
     alpha, beta = params.alpha, params.beta
 
     def product(logits, target, progress):
@@ -121,6 +132,9 @@ class WindowParams(Params):
 def make_gce(params: GCEParams) -> Loss:
     """Generalized cross-entropy (Zhang & Sabuncu 2018), sum_k w_k (1 - p_k^q) / q for a
     soft target w; computed as -expm1(q log p) / q, so small q matches cross-entropy."""
+    import torch
+    import torch.nn.functional as F
+
     q = params.q
 
     def gce(logits, target, progress):
@@ -132,6 +146,8 @@ def make_gce(params: GCEParams) -> Loss:
 def make_sce(params: SCEParams) -> Loss:
     """Symmetric cross-entropy (Wang et al. 2019): alpha·CE(w, p) + beta·CE(p, w), the
     reverse term with log w clipped below at `log_floor` (their A = -4)."""
+    import torch
+
     alpha, beta, floor = params.alpha, params.beta, params.log_floor
 
     def sce(logits, target, progress):

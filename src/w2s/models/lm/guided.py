@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from w2s.errors import DataError
+from w2s.models.grad import inference_mode
 from w2s.models.lm.base import LanguageModel, Prompt, cut_at_stop, to_messages
 
 
@@ -55,7 +54,7 @@ def _strong_parts(lm: LanguageModel):
     return lm
 
 
-@torch.inference_mode()
+@inference_mode
 def sample_chunks(
     lm: LanguageModel,
     prompt_ids: list[int],
@@ -67,6 +66,7 @@ def sample_chunks(
     """`samples` continuations of `chunk_tokens` tokens for each beam (answer token ids
     after `prompt_ids`), in one batched call: (beam index, new ids, ended) per candidate.
     Sampling draws from torch's global generator (seed it before a search)."""
+    import torch
     from transformers import GenerationConfig
 
     hf = _strong_parts(lm)
@@ -118,6 +118,8 @@ def guided_search(
 ) -> tuple[str, dict[str, float]]:
     """The strong model's answer to `prompt` found by weak-to-strong beam search, and
     diagnostics (rounds, the answer's log-ratio, candidates scored)."""
+    import torch
+
     hf = _strong_parts(strong)
     tok = hf.tokenizer
     stops = hf.stop_strings(())
