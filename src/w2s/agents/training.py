@@ -13,9 +13,10 @@ from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.errors import DataError
 from w2s.models.lm.base import to_messages
 from w2s.models.lm.hf import ADAPTER_META, HFLanguageModel
+from w2s.models.precision import resolve_dtype
 from w2s.registry import Params
 
-DPO_VERSION = 1
+DPO_VERSION = 2  # 2: trains in the model dtype (was TRL's bf16 autocast)
 
 
 class DPOParams(Params):
@@ -92,7 +93,10 @@ def _train_dpo(lm: HFLanguageModel, pairs, hp):
             report_to=[],
             save_strategy="no",
             logging_steps=10,
-            use_cpu=True,
+            use_cpu=not torch.cuda.is_available(),
+            # TRL defaults to bf16 autocast; on these CPUs bf16 is emulated and ~6x slower,
+            # so train in the model's own precision
+            bf16=resolve_dtype(lm.dtype) == "bfloat16",
             disable_tqdm=True,
             max_length=lm.max_length,
             gradient_checkpointing=False,  # small models: recomputation only costs time
