@@ -4,8 +4,9 @@ realised gain over the zoo ladder").
     python scripts/ladder_table.py runs/ladder > runs/ladder/table.md
 
 One row per finished run and method: floor, ceiling and student accuracy on test, PGR with
-its 95% CI (bold where the CI excludes 0), whether the floor-to-ceiling gap itself is
-significant, the misfit and the realised gain, and the pseudolabel-correction figures.
+its 95% CI (bold where the CI excludes 0; `no gap†` in its place where the floor-to-ceiling
+gap is not significant), whether that gap is significant, the misfit and the realised
+gain, and the pseudolabel-correction figures.
 Nothing is computed here beyond formatting what the runs wrote to metrics.json.
 """
 
@@ -22,8 +23,12 @@ HEADER = (
 )
 
 
-def pgr(m: dict) -> str:
+def pgr(m: dict, gap_significant: bool) -> str:
+    """PGR with its CI; `no gap†` (as `w2s sweep` prints it) where the floor-to-ceiling
+    gap is not significant, since a ratio over a gap that may be zero means nothing."""
     v, ci = m.get("pgr_accuracy"), m.get("pgr_accuracy_ci")
+    if not gap_significant:
+        return "no gap†"
     if v is None:
         return "—"
     if not ci or ci[0] is None:
@@ -39,12 +44,13 @@ def rows(sweep: Path) -> list[str]:
             continue
         run = json.loads(path.read_text())
         floor, ceiling = run["weak_floor"]["accuracy"], run["strong_ceiling"]["accuracy"]
-        gap = "yes" if run["gap"]["accuracy"]["significant"] else "no"
+        significant = bool(run["gap"]["accuracy"]["significant"])
+        gap = "yes" if significant else "no"
         for name, m in run["methods"].items():
             mis, cov = m["misfit"], m["coverage"]
             out.append(
                 f"| {run['task']} | {run['weak']} -> {run['strong']} | {name} | {floor:.3f} "
-                f"| {ceiling:.3f} | {m['accuracy']:.3f} | {pgr(m)} | {gap} "
+                f"| {ceiling:.3f} | {m['accuracy']:.3f} | {pgr(m, significant)} | {gap} "
                 f"| {mis['misfit_kl']:.3f} | {mis['gain_cross_entropy']:+.3f} "
                 f"| {mis['gain_accuracy']:+.3f} | {cov['correction_rate']:.2f} "
                 f"| {cov['student_accuracy_uncovered']:.3f} "
