@@ -86,6 +86,9 @@ def table(runs: list[dict], metric: str) -> str:
             "|" + "---|" * (6 + len(methods)),
         ]
         counts = {m: [0, 0, 0] for m in others}  # better, worse, total
+        diffs: dict[str, list[float]] = defaultdict(list)
+        pgr_signs = {m: [0, 0] for m in methods}  # PGR CI above / below 0, gap rows only
+        gap_rows = 0
         diff_rows = []
         for r in rs:
             for label, sec in splits(r):
@@ -96,11 +99,20 @@ def table(runs: list[dict], metric: str) -> str:
                 row = [short_task(r["task"]), str(r["seed"]), label, f"{floor:.3f}", f"{ceil:.3f}"]
                 row += ["yes" if sig else "no"] + cells
                 lines.append("| " + " | ".join(row) + " |")
+                if sig:
+                    gap_rows += 1
+                    for m in methods:
+                        ci = sec["methods"][m].get(f"pgr_{metric}_ci")
+                        if ci and ci[0] is not None:
+                            pgr_signs[m][0] += ci[0] > 0
+                            pgr_signs[m][1] += ci[1] < 0
                 dcells = []
                 for m in others:
                     c, s = diff_cell(sec["methods"][m], metric)
                     dcells.append(f"{sec['methods'][m][metric]:.3f}: {c}")
                     counts[m][2] += 1
+                    if sec["methods"][m].get(f"vs_naive_{metric}") is not None:
+                        diffs[m].append(sec["methods"][m][f"vs_naive_{metric}"])
                     if s > 0:
                         counts[m][0] += 1
                     elif s < 0:
@@ -116,11 +128,22 @@ def table(runs: list[dict], metric: str) -> str:
             "|" + "---|" * (4 + len(others)),
             *diff_rows,
             "",
-            "| method | better than naive | worse than naive | runs x splits |",
-            "|---|---|---|---|",
+            f"Per method over the runs x splits: the mean difference to naive, how many are"
+            f" significantly better / worse than naive, and among the {gap_rows} rows with a"
+            " significant gap how many PGRs have a CI above / below 0:",
+            "",
+            "| method | mean − naive | better than naive | worse than naive | runs x splits "
+            "| PGR > 0 | PGR < 0 |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for m, (b, w, n) in counts.items():
-            lines.append(f"| {m} | {b} | {w} | {n} |")
+        for m in methods:
+            pos, neg = pgr_signs[m]
+            if m not in counts:
+                lines.append(f"| {m} | | | | | {pos} | {neg} |")
+                continue
+            b, w, n = counts[m]
+            mean = f"{sum(diffs[m]) / len(diffs[m]):+.3f}" if diffs[m] else "—"
+            lines.append(f"| {m} | {mean} | {b} | {w} | {n} | {pos} | {neg} |")
         lines.append("")
         raven = [r for r in rs if "raven" in r["methods"]]
         if raven:
