@@ -16,13 +16,21 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
 
 def load_runs(sweep: Path) -> list[dict]:
     runs = []
     for m in sorted(sweep.glob("*/metrics.json")):
         if (m.parent / ".incomplete").exists():
             continue
-        runs.append(json.loads(m.read_text()))
+        run = json.loads(m.read_text())
+        config = m.parent / "config.yaml"  # the resolved config: the student's mode
+        strong = (
+            (yaml.safe_load(config.read_text()) or {}).get("strong") if config.exists() else None
+        )
+        run["strong_mode"] = strong.get("mode", "probe") if isinstance(strong, dict) else "probe"
+        runs.append(run)
     return runs
 
 
@@ -35,10 +43,14 @@ def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.0f}"
 
 
-def pgr_cell(m: dict, metric: str) -> str:
+def pgr_cell(m: dict, metric: str, gap_significant: bool) -> str:
+    """PGR [CI], bold where the CI excludes 0; where the floor-to-ceiling gap is not
+    significant, `no gap† (value)` as `w2s report` writes it: a ratio of noise."""
     v, ci = m.get(f"pgr_{metric}"), m.get(f"pgr_{metric}_ci")
     if v is None:
         return "—"
+    if not gap_significant:
+        return f"no gap† ({pct(v)}%)"
     if not ci or ci[0] is None:
         return f"{pct(v)}%"
     sig = ci[0] > 0 or ci[1] < 0
@@ -72,7 +84,8 @@ def table(runs: list[dict], metric: str) -> str:
     lines: list[str] = []
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
-        by_pair[f"{weak_name(r)} -> {r['strong']}"].append(r)
+        mode = "" if r["strong_mode"] == "probe" else f" ({r['strong_mode']} student)"
+        by_pair[f"{weak_name(r)} -> {r['strong']}{mode}"].append(r)
     for pair, rs in by_pair.items():
         rs.sort(key=lambda r: (r["task"], r["seed"]))
         methods = [m for m in rs[0]["methods"]]
@@ -80,7 +93,8 @@ def table(runs: list[dict], metric: str) -> str:
         lines += [f"#### {pair} ({metric})", ""]
         head = "| task | seed | split | floor | ceiling | gap sig. | " + " | ".join(methods) + " |"
         lines += [
-            "PGR on " + metric + " with its 95% CI (bold: CI excludes 0):",
+            "PGR on " + metric + " with its 95% CI (bold: CI excludes 0; no gap†: the"
+            " ceiling does not beat the floor significantly, so the ratio means nothing):",
             "",
             head,
             "|" + "---|" * (6 + len(methods)),
@@ -95,7 +109,7 @@ def table(runs: list[dict], metric: str) -> str:
                 floor = sec["weak_floor"][metric]
                 ceil = sec["strong_ceiling"][metric]
                 sig = sec.get("gap", {}).get(metric, {}).get("significant")
-                cells = [pgr_cell(sec["methods"][m], metric) for m in methods]
+                cells = [pgr_cell(sec["methods"][m], metric, bool(sig)) for m in methods]
                 row = [short_task(r["task"]), str(r["seed"]), label, f"{floor:.3f}", f"{ceil:.3f}"]
                 row += ["yes" if sig else "no"] + cells
                 lines.append("| " + " | ".join(row) + " |")
