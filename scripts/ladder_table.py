@@ -13,8 +13,10 @@ Nothing is computed here beyond formatting what the runs wrote to metrics.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from w2s.errors import ReportError
+from w2s.report.runs import collect_runs
 
 HEADER = (
     "| task | weak -> strong | method | weak | ceiling | student | PGR (acc) [95% CI] "
@@ -38,11 +40,12 @@ def pgr(m: dict, gap_significant: bool) -> str:
 
 
 def rows(sweep: Path) -> list[str]:
+    try:
+        found = collect_runs([sweep]).runs  # finished runs, by folder name, as w2s report
+    except ReportError as err:
+        raise SystemExit(f"error: {err}") from None
     out = []
-    for path in sorted(sweep.glob("*/metrics.json")):
-        if (path.parent / ".incomplete").exists():
-            continue
-        run = json.loads(path.read_text())
+    for run in (r.metrics for r in found):
         floor, ceiling = run["weak_floor"]["accuracy"], run["strong_ceiling"]["accuracy"]
         significant = bool(run["gap"]["accuracy"]["significant"])
         gap = "yes" if significant else "no"

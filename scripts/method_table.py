@@ -12,25 +12,25 @@ test and ood_test. Nothing is computed here beyond formatting what the runs wrot
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
+from w2s.errors import ReportError
+from w2s.report.runs import collect_runs
 
 
 def load_runs(sweep: Path) -> list[dict]:
+    """Each finished run's metrics (as `w2s report` finds them), with `strong_mode` from
+    its config.yaml: metrics.json does not record whether the student was fine-tuned."""
+    try:
+        found = collect_runs([sweep]).runs
+    except ReportError as err:
+        raise SystemExit(f"error: {err}") from None
     runs = []
-    for m in sorted(sweep.glob("*/metrics.json")):
-        if (m.parent / ".incomplete").exists():
-            continue
-        run = json.loads(m.read_text())
-        config = m.parent / "config.yaml"  # the resolved config: the student's mode
-        strong = (
-            (yaml.safe_load(config.read_text()) or {}).get("strong") if config.exists() else None
-        )
-        run["strong_mode"] = strong.get("mode", "probe") if isinstance(strong, dict) else "probe"
-        runs.append(run)
+    for run in found:
+        strong = run.config.get("strong")
+        mode = strong.get("mode", "probe") if isinstance(strong, dict) else "probe"
+        runs.append({**run.metrics, "strong_mode": mode})
     return runs
 
 
