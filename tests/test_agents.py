@@ -154,3 +154,17 @@ def test_rollouts_are_seeded_and_rewarded_by_the_checker(smol, puzzles):
     for p, (actions, reward) in zip(puzzles[:3] * 2, a, strict=True):
         assert 1 <= len(actions) <= p.budget
         assert reward == env_reward(p, actions) and (reward == 1.0) == check(p, actions)
+
+
+def test_dpo_trains_in_the_model_dtype_not_trls_bf16_default(tmp_path):
+    """TRL's DPOConfig defaults to bf16 autocast (emulated, ~6x slower on these CPUs): a
+    float32 (or `auto` on CPU) model must train in float32, a bf16 one in bf16."""
+    import torch
+
+    from w2s.agents.training import dpo_config
+
+    hp = {"beta": 0.1, "epochs": 1, "lr": 1e-4, "batch_size": 2, "seed": 0}
+    for dtype, bf16 in (("float32", False), ("auto", False), ("bfloat16", True)):
+        config = dpo_config(str(tmp_path), dtype, 64, hp)
+        assert config.bf16 is bf16, dtype
+        assert config.use_cpu is not torch.cuda.is_available()

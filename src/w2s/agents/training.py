@@ -67,13 +67,38 @@ def dpo(
     )
 
 
+def dpo_config(out: str, dtype: str, max_length: int, hp: dict):
+    """TRL's `DPOConfig` for one training: `hp` (DPOParams' fields and the seed), in the
+    model's own precision. TRL defaults to bf16 autocast; on these CPUs bf16 is emulated
+    and about 6x slower, so `bf16` is set only for a bf16 model."""
+    import torch
+    from trl import DPOConfig
+
+    return DPOConfig(
+        output_dir=out,
+        beta=hp["beta"],
+        num_train_epochs=hp["epochs"],
+        learning_rate=hp["lr"],
+        per_device_train_batch_size=hp["batch_size"],
+        seed=hp["seed"],
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=resolve_dtype(dtype) == "bfloat16",
+        disable_tqdm=True,
+        max_length=max_length,
+        gradient_checkpointing=False,  # small models: recomputation only costs time
+    )
+
+
 def _train_dpo(lm: HFLanguageModel, pairs, hp):
     import tempfile
 
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     torch.manual_seed(hp["seed"])
     lead = "" if lm.chat else " "  # plain prompts end with "Answer:"
@@ -83,24 +108,7 @@ def _train_dpo(lm: HFLanguageModel, pairs, hp):
     ]
     with tempfile.TemporaryDirectory() as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        config = DPOConfig(
-            output_dir=out,
-            beta=hp["beta"],
-            num_train_epochs=hp["epochs"],
-            learning_rate=hp["lr"],
-            per_device_train_batch_size=hp["batch_size"],
-            seed=hp["seed"],
-            report_to=[],
-            save_strategy="no",
-            logging_steps=10,
-            use_cpu=not torch.cuda.is_available(),
-            # TRL defaults to bf16 autocast; on these CPUs bf16 is emulated and ~6x slower,
-            # so train in the model's own precision
-            bf16=resolve_dtype(lm.dtype) == "bfloat16",
-            disable_tqdm=True,
-            max_length=lm.max_length,
-            gradient_checkpointing=False,  # small models: recomputation only costs time
-        )
+        config = dpo_config(out, lm.dtype, lm.max_length, hp)
         trainer = DPOTrainer(
             model=lm._load_base(),
             args=config,
