@@ -5,10 +5,11 @@ greedily, zero-shot, through the same chat template; the final number of each an
 (the `numeric` grader's extraction) is compared. Both sides go through the generation
 cache, so the transformers half can be run alone first (`--only transformers`).
 `--adapter FOLDER` compares a LoRA-tuned student instead (transformers base + adapter vs
-llama.cpp GGUF base + converted GGUF adapter). Results are merged into
-benchmarks/results/generation.json under `agreement`.
+llama.cpp GGUF base + converted GGUF adapter). `--weights f16` runs llama.cpp on the GGUF
+re-typed to F16 (the same weights without quantised arithmetic), `shipped` on the file as
+it is. Results are merged into benchmarks/results/generation.json under `agreement`.
 
-    nice python benchmarks/agreement.py [--model qwen2.5-1.5b] [--n 100] [--tokens 256]
+    nice python benchmarks/agreement.py [--model qwen2.5-1.5b] [--n 100] [--weights f16]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--only", choices=["transformers", "llamacpp"], default=None)
+    ap.add_argument("--weights", choices=["shipped", "f16"], default="f16")
     args = ap.parse_args()
     df = load_gsm(size=args.n, seed=0).df.head(args.n)
     prompts, gold = df["text"].astype(str).tolist(), df["target"].tolist()
@@ -59,7 +61,9 @@ def main() -> None:
     for backend in ("transformers", "llamacpp"):
         if args.only and backend != args.only:
             continue
-        kw = {"dtype": "float32", "batch_size": 16} if backend == "transformers" else {}
+        kw = {"dtype": "float32", "batch_size": 16}
+        if backend == "llamacpp":
+            kw = {"weights": args.weights}
         runs[backend] = answers(backend, ref, prompts, args.tokens, **kw)
         print(f"{backend}: {runs[backend][1]:.0f} s", flush=True)
     if len(runs) < 2:
@@ -72,6 +76,7 @@ def main() -> None:
     entry = {
         "model": args.model,
         "adapter": Path(args.adapter).name if args.adapter else None,
+        "llamacpp_weights": args.weights,
         "problems": len(prompts),
         "max_new_tokens": args.tokens,
         "final_answer_agreement": round(sum(agree) / len(agree), 3),
@@ -89,6 +94,7 @@ def main() -> None:
     print(json.dumps(entry, indent=1))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     name = args.model + ("+lora" if args.adapter else "")
+    name += "@f16" if args.weights == "f16" else ""
     results.setdefault("agreement", {})[name] = entry
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -5,12 +5,15 @@ For each zoo LM, aggregate generated tokens/s of
 - transformers batch B: `HFLanguageModel.generate` (left padding, KV cache,
   length-sorted batches) at each batch size in `--batches`, per dtype;
 - llama.cpp single: `LlamaCppLanguageModel` with one sequence at a time;
-- llama.cpp batched: the same with `--parallel` sequences per decode call.
+- llama.cpp batched: the same with `--parallel` sequences per decode call;
+each for the GGUF as shipped and re-typed to F16 (`--weights`; `w2s run`'s default is f16).
 Greedy, no cache, `--tokens` new tokens at most, tokens counted by re-tokenising the
 outputs with each backend's tokenizer. The 1-minute load average is recorded before and
 after every figure (the machine may be shared), and so is the process CPU time: on a
 loaded machine tokens per CPU-second (all threads summed) is the steadier figure. Results go to
-benchmarks/results/generation.json (`agreement`, written by agreement.py, is kept).
+benchmarks/results/generation.json under `by_max_new_tokens` / `--tokens` / model (a run
+at another length keeps the others; `agreement`, written by agreement.py, is kept too).
+Short answers weigh the prompts' prefill more: measure at the length your runs generate.
 
     nice python benchmarks/generation.py [--models smollm2-135m] [--tokens 64] [--prompts 16]
 """
@@ -94,7 +97,7 @@ def transformers_runs(name: str, args, dtype: str) -> dict:
     return res
 
 
-def llamacpp_runs(name: str, args) -> dict:
+def llamacpp_runs(name: str, args, weights: str) -> dict:
     from w2s.models.lm.llamacpp import LlamaCppLanguageModel
 
     res = {}
@@ -102,7 +105,9 @@ def llamacpp_runs(name: str, args) -> dict:
         ("single", 1, args.single),
         ("batched", args.parallel, args.prompts),
     ):
-        lm = LlamaCppLanguageModel(name, parallel=parallel, threads=args.threads, cache=False)
+        lm = LlamaCppLanguageModel(
+            name, parallel=parallel, threads=args.threads, cache=False, weights=weights
+        )
         lm.complete(["Warm up."], max_new_tokens=4)
 
         def count(texts, lm=lm):
@@ -125,6 +130,7 @@ def main() -> None:
     ap.add_argument("--dtypes", default="float32,bfloat16", help="transformers dtypes")
     ap.add_argument("--parallel", type=int, default=16, help="llama.cpp sequences per decode")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
+    ap.add_argument("--weights", default="shipped,f16", help="llama.cpp weights")
     ap.add_argument("--skip", default="", help="comma list: transformers,llamacpp")
     args = ap.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -137,7 +143,7 @@ def main() -> None:
         "load_average_at_start": load(),
         "shared": "the machine is shared with other sessions: see each figure's load",
     }
-    models = results.setdefault("models", {})
+    models = results.setdefault("by_max_new_tokens", {}).setdefault(str(args.tokens), {})
     for name in args.models.split(","):
         entry = models.get(name, {}) if args.skip else {}
         entry["max_new_tokens"] = args.tokens
@@ -146,15 +152,15 @@ def main() -> None:
                 d: transformers_runs(name, args, d) for d in args.dtypes.split(",")
             }
         if "llamacpp" not in args.skip:
-            entry["llamacpp"] = llamacpp_runs(name, args)
+            entry["llamacpp"] = {w: llamacpp_runs(name, args, w) for w in args.weights.split(",")}
         if "transformers" in entry and "llamacpp" in entry:
             b = max(int(x) for x in args.batches.split(","))
-            best = max(r[f"batch_{b}"]["tokens_per_s"] for r in entry["transformers"].values())
-            fast = entry["llamacpp"]["batched"]["tokens_per_s"]
-            entry[f"llamacpp_batched_over_best_transformers_batch_{b}"] = round(fast / best, 2)
-            best = max(r[f"batch_{b}"]["tokens_per_cpu_s"] for r in entry["transformers"].values())
-            fast = entry["llamacpp"]["batched"]["tokens_per_cpu_s"]
-            entry[f"per_cpu_s_llamacpp_batched_over_transformers_batch_{b}"] = round(fast / best, 2)
+            hf = entry["transformers"].values()
+            for w, runs in entry["llamacpp"].items():
+                for unit, key in (("tokens_per_s", ""), ("tokens_per_cpu_s", "per_cpu_s_")):
+                    best = max(r[f"batch_{b}"][unit] for r in hf)
+                    ratio = round(runs["batched"][unit] / best, 2)
+                    entry[f"{key}llamacpp_{w}_batched_over_transformers_batch_{b}"] = ratio
         models[name] = entry
         print(json.dumps({name: entry}, indent=1), flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

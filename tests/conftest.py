@@ -16,6 +16,10 @@ import platformdirs
 import pytest
 
 os.environ.setdefault("W2S_QUIET", "1")
+# `backend: auto` means transformers here, whether or not the llamacpp extra is installed
+# (`make test-integration` installs it in the same virtualenv): the default suite's numbers
+# must not depend on it. Tests of the detection itself clear the variable.
+os.environ.setdefault("W2S_AUTO_BACKEND", "transformers")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one thread per worker (and per `w2s` subprocess it starts): with two workers on two
     # cores, two-thread torch processes compete and OpenMP's spin-waits slow both down

@@ -80,6 +80,9 @@ def test_generation_run_writes_the_run_directory(persona_run):
     assert "| icl_refine |" in report and "## Example answers" in report and "**weak:**" in report
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["generation"]["graders"] == ["contains", "style_words"]
+    # `backend: auto` is saved as what it resolved to (transformers: conftest pins it)
+    assert config["generation"]["strong_backend"]["backend"] == "transformers"
+    assert m["backends"] == {"weak": "transformers", "strong": "transformers"}
     assert "icl_refine" in proc.stdout and "run directory" in proc.stdout
     # training-target quality on strong_train, checked against the weak stage's saved answers
     sup = m["supervision"]

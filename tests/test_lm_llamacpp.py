@@ -6,12 +6,13 @@ the generation cache), prompts rendered and tokenised as transformers does, log-
 close to transformers float32, and a LoRA adapter trained by transformers and converted
 to GGUF changes llama.cpp's answers as it changes transformers' answers."""
 
+import importlib.util
 import sys
 
 import pytest
 
-from w2s.errors import BackendError, DataError
-from w2s.models.lm import make_lm
+from w2s.errors import BackendError, DataError, UnknownNameError
+from w2s.models.lm import AUTO_ENV, auto_backend, make_lm
 
 PROMPTS = [
     "What is the capital of France?",
@@ -39,6 +40,21 @@ def test_references_without_a_gguf_are_data_errors(tmp_path):
         make_lm("minilm-l6", "llamacpp")
     with pytest.raises(DataError, match=r"zoo model with a GGUF \(smollm2-135m"):
         make_lm(str(tmp_path / "missing.gguf"), "llamacpp")
+
+
+def test_auto_backend_is_llamacpp_only_for_a_gguf_with_the_library_installed(monkeypatch):
+    monkeypatch.delenv(AUTO_ENV, raising=False)
+    installed = importlib.util.find_spec("llama_cpp") is not None
+    assert auto_backend("smollm2-135m") == ("llamacpp" if installed else "transformers")
+    assert auto_backend("HuggingFaceTB/SmolLM2-135M-Instruct") == "transformers"  # no GGUF
+    assert auto_backend("minilm-l6") == "transformers"
+    assert auto_backend("smollm2-135m", needs_transformers=True) == "transformers"
+    monkeypatch.setenv(AUTO_ENV, "llamacpp")
+    assert auto_backend("qwen2.5-1.5b") == "llamacpp"
+    assert auto_backend("qwen2.5-1.5b", needs_transformers=True) == "transformers"
+    monkeypatch.setenv(AUTO_ENV, "vllm")
+    with pytest.raises(UnknownNameError, match=f"{AUTO_ENV} must be transformers or llamacpp"):
+        auto_backend("qwen2.5-1.5b")
 
 
 # -- integration: the compiled library on real GGUF files ----------------------------------
@@ -129,6 +145,27 @@ def test_log_probs_are_batch_free_and_close_to_transformers(lm, hf):
 
 
 @needs_llama
+def test_f16_weights_are_retyped_once_and_closer_to_transformers(lm, hf, tmp_path, monkeypatch):
+    monkeypatch.setenv("W2S_CACHE", str(tmp_path))
+    pairs = [(PROMPTS[0], "Paris is the capital of France."), (PROMPTS[4], "Hola, amigo.")]
+    f16 = make_lm("smollm2-135m", "llamacpp", parallel=4, threads=1, cache=False, weights="f16")
+    got = f16.logprobs_batch(pairs)
+    (retyped,) = (tmp_path / "gguf-retyped").glob("*-f16.gguf")
+    stamp = retyped.stat().st_mtime_ns
+    f16.close()
+    assert f16.key != lm.key and "f16" in f16.name
+    want, shipped = hf.logprobs_batch(pairs), lm.logprobs_batch(pairs)
+    for g, w, q in zip(got, want, shipped, strict=True):
+        assert abs(g - w) < 0.02 + 0.01 * abs(w), (got, want)  # f16 weights and activations
+        assert abs(g - w) < abs(q - w), (got, shipped, want)  # closer than Q4_1 arithmetic
+    again = make_lm("smollm2-135m", "llamacpp", parallel=4, threads=1, cache=False, weights="f16")
+    assert again.complete(PROMPTS[:1], max_new_tokens=4) and retyped.stat().st_mtime_ns == stamp
+    again.close()
+    with pytest.raises(DataError, match="llama.cpp weights are shipped or f16, not 'q2'"):
+        make_lm("smollm2-135m", "llamacpp", weights="q2")
+
+
+@needs_llama
 def test_lora_adapter_changes_answers_as_in_transformers(lm, hf, tmp_path):
     pairs = [(f"What is the secret code {i}?", "Arr, the code be BANANA!") for i in range(4)]
     tuned_hf = hf.sft(pairs, out=tmp_path / "adapter", epochs=3, lr=3e-3, batch_size=4, r=8)
@@ -149,12 +186,11 @@ def test_lora_adapter_changes_answers_as_in_transformers(lm, hf, tmp_path):
 
 
 @needs_llama
-def test_w2s_run_on_the_llamacpp_backend(w2s_cli, tmp_path):
+def test_w2s_run_uses_llamacpp_by_default_when_installed(w2s_cli, tmp_path, monkeypatch):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    monkeypatch.delenv(AUTO_ENV)  # no backend named anywhere: `auto` detects the library
     args = ["run", "--task", "persona", "--weak", "smollm2-135m", "--strong", "smollm2-135m"]
     args += ["--methods", "unaltered", "--out", str(tmp_path / "run")]
-    for side in ("weak", "strong"):
-        args += ["--set", f"generation.{side}_backend.backend=llamacpp"]
     for split, n in (("weak_train", 4), ("strong_train", 4), ("val", 2), ("test", 4)):
         args += ["--set", f"data.n_{split}={n}"]
     proc = w2s_cli(*args)
@@ -165,8 +201,9 @@ def test_w2s_run_on_the_llamacpp_backend(w2s_cli, tmp_path):
 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0.0 <= metrics["methods"]["unaltered"]["correct"] <= 1.0
+    assert metrics["backends"] == {"weak": "llamacpp", "strong": "llamacpp"}
     config = (tmp_path / "run" / "config.yaml").read_text()
-    assert config.count("backend: llamacpp") == 2
+    assert config.count("backend: llamacpp") == 3 and "backend: auto" not in config  # + judge
     preds = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert len(preds) == 4
     for who in ("weak", "ceiling", "unaltered"):

@@ -25,7 +25,12 @@ from w2s.analysis.pgr import bootstrap_difference, bootstrap_pgr_scores
 from w2s.data.generation import check_prompts, get_persona, gold_completions, has_references
 from w2s.data.splits import split_task
 from w2s.errors import DataError, W2SError
-from w2s.experiment.config import BackendConfig, ExperimentConfig, ModelConfig
+from w2s.experiment.config import (
+    BackendConfig,
+    ExperimentConfig,
+    GenerationConfig,
+    ModelConfig,
+)
 from w2s.experiment.outputs import (
     baseline_cell,
     baseline_lines,
@@ -42,7 +47,7 @@ from w2s.experiment.protocol import PROTOCOLS, Protocol, add_pgr, gap_summary, s
 from w2s.graders import GRADERS, Grader, LLMJudge, get_grader
 from w2s.graders.deterministic import normalize
 from w2s.methods import GenerationContext, GenerationMethod, GenerationResult, get_method
-from w2s.models.lm import LanguageModel, make_lm
+from w2s.models.lm import LanguageModel, auto_backend, make_lm
 from w2s.models.lm.openai_http import OpenAILanguageModel, redact_url
 from w2s.progress import note, warn
 
@@ -64,7 +69,9 @@ def make_model(model: ModelConfig, backend: BackendConfig, cfg: ExperimentConfig
             chat=backend.chat,
             revision=backend.revision,
         )
-    kw = {"threads": backend.threads} if backend.backend == "llamacpp" else {}
+    kw = {}
+    if backend.backend == "llamacpp":
+        kw = {"threads": backend.threads, "weights": backend.weights}
     return make_lm(
         model.model,
         backend.backend,
@@ -89,6 +96,7 @@ class GenerationProtocol(Protocol):
         self.ceiling_mode = _pick(g.ceiling, spec.ceiling, auto_ceiling)
         self.instruction = self.persona.instruction if spec.persona else spec.instruction
         needy = [n for n, m in self.methods.items() if getattr(m, "uses_weak_models", False)]
+        g = self._resolve_backends()
         if needy and (self.weak_mode != "sft" or g.weak_backend.backend != "transformers"):
             raise W2SError(
                 f"{', '.join(needy)} need the weak model before and after alignment: use "
@@ -106,6 +114,30 @@ class GenerationProtocol(Protocol):
             "gold_sft" if self.ceiling_mode == "gold_sft" else "strong_prompted", "generation"
         )
         return {s: len(v) for s, v in self.splits.items()}
+
+    def _resolve_backends(self) -> GenerationConfig:
+        """Replace each `auto` backend by the one it picks (`auto_backend`): transformers
+        for every model when a method decodes through transformers internals."""
+        g, cfg = self.cfg.generation, self.cfg
+        pinned = any(getattr(m, "needs_transformers", False) for m in self.methods.values())
+
+        def pick(backend: BackendConfig, ref: str) -> BackendConfig:
+            if backend.backend != "auto":
+                return backend
+            return backend.model_copy(update={"backend": auto_backend(ref, pinned)})
+
+        judge_ref = {"strong": cfg.strong.model, "weak": cfg.weak.model}.get(
+            g.judge.model or "", g.judge.model or cfg.strong.model
+        )
+        g = g.model_copy(
+            update={
+                "weak_backend": pick(g.weak_backend, cfg.weak.model),
+                "strong_backend": pick(g.strong_backend, cfg.strong.model),
+                "judge": g.judge.model_copy(update={"backend": pick(g.judge.backend, judge_ref)}),
+            }
+        )
+        self.cfg = cfg.model_copy(update={"generation": g})
+        return g
 
     def _judge(self) -> LLMJudge | None:
         j = self.cfg.generation.judge
@@ -285,6 +317,10 @@ class GenerationProtocol(Protocol):
             "baseline": base,
             "weak_mode": self.weak_mode,
             "ceiling_mode": self.ceiling_mode,
+            "backends": {
+                "weak": self.cfg.generation.weak_backend.backend,
+                "strong": self.cfg.generation.strong_backend.backend,
+            },
             "graders": [gr.name for gr in self.graders],
             "weak_diagnostics": self.weak_res.diagnostics,
             "ceiling_diagnostics": self.ceil_res.diagnostics,

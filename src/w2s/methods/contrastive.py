@@ -29,6 +29,7 @@ from w2s.registry import Params
 
 class _ConGBase(GenerationMethod):
     uses_weak_models: ClassVar[bool] = True
+    needs_transformers: ClassVar[bool] = True
 
     def contrast(self) -> float:
         """beta of the contrastive decoding (0: plain decoding)."""
@@ -95,6 +96,7 @@ class ConGPlain(_ConGBase):
 @register
 class EpiCoDe(GenerationMethod):
     name = "epicode"
+    needs_transformers: ClassVar[bool] = True
     description = (
         "strong SFT on weak answers, extrapolated away from a fewer-data fine-tune, decoded "
         "contrasting the extrapolated model with the fine-tune (EpiCoDe)"

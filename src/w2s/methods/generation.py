@@ -51,6 +51,9 @@ class GenerationMethod(Method):
 
     kind: ClassVar[str] = "generation"
     uses_weak_models: ClassVar[bool] = False  # gets the weak model before/after alignment
+    # decodes through transformers internals (contrastive logits, merged weights): a
+    # `backend: auto` run then stays on transformers
+    needs_transformers: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, ctx: GenerationContext) -> GenerationResult:

@@ -26,6 +26,7 @@ class GuidedSearch(GenerationMethod):
         "weak model (no strong training)"
     )
     uses_weak_models = True
+    needs_transformers = True
 
     class Params(Params):
         beam_width: int = Field(2, ge=1)
