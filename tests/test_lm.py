@@ -134,6 +134,21 @@ def test_sft_lowers_loss_and_adapter_reloads(lm, tmp_path):
     assert again._model is None and again.key == tuned.key
 
 
+def test_micro_batches_give_the_whole_batch_update_in_less_memory(lm, tmp_path):
+    pairs = [(f"Name a fruit, number {i}.", "Banana" + " and mango" * (i % 3)) for i in range(4)]
+    hp = {"epochs": 2, "lr": 3e-3, "batch_size": 4, "r": 8, "dropout": 0.0}
+    whole = lm.sft(pairs, out=tmp_path / "whole", **hp)
+    split = lm.sft(pairs, out=tmp_path / "split", micro_batch_size=1, **hp)
+    # float32: accumulation only re-orders sums, so the losses agree to float rounding
+    lw, ls = whole.adapter_meta["train_losses"], split.adapter_meta["train_losses"]
+    assert ls == pytest.approx(lw, rel=1e-4) and lw[1] < lw[0]
+    probe = [("Name a fruit, number 9.", "Banana and mango")]
+    assert split.completion_loss(probe) == pytest.approx(whole.completion_loss(probe), rel=1e-3)
+    # the cache key: a micro-batch as large as the batch is the unsplit run
+    assert lm.sft(pairs, micro_batch_size=4, **hp).key == lm.sft(pairs, **hp).key
+    assert split.adapter_meta["fingerprint"] != whole.adapter_meta["fingerprint"]
+
+
 def test_generation_cache_makes_reruns_free(tmp_path):
     lm = ScriptedLM(lambda chat: "hi " + chat[-1]["content"])
     lm._cache = LMCache(lm.key, root=tmp_path)

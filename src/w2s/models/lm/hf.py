@@ -314,7 +314,10 @@ class HFLanguageModel(LanguageModel):
         if not pairs:
             raise DataError("sft() needs at least one (prompt, completion) pair")
         chats = [(to_messages(p, system), c) for p, c in pairs]
-        fp = fingerprint(SFT_VERSION, self.key, chats, hp, length=20)
+        keyed = dict(hp)  # a micro-batch of the whole batch is the unsplit computation
+        if keyed["micro_batch_size"] is None or keyed["micro_batch_size"] >= keyed["batch_size"]:
+            del keyed["micro_batch_size"]
+        fp = fingerprint(SFT_VERSION, self.key, chats, keyed, length=20)
         folder = Path(out) if out else cache_dir() / "adapters" / fp
         if (folder / ADAPTER_META).exists() and _read_adapter_meta(folder).get("fingerprint") == fp:
             return self._tuned(folder)
@@ -418,29 +421,31 @@ class HFLanguageModel(LanguageModel):
                     n_tok = sum(sum(t != -100 for t in y[1:]) for _, y in batch)
                     share = [batch[i] for i in np.array_split(np.arange(len(batch)), n_proc)[rank]]
                     weight = 1.0 if share else 0.0  # an empty share adds a zero gradient
-                    ids, labels, mask = _pad_right(share or batch[:1], pad)
-                    ids, labels, mask = (
-                        ids.to(acc.device),
-                        labels.to(acc.device),
-                        mask.to(acc.device),
-                    )
-                    logits = ddp(input_ids=ids, attention_mask=mask).logits[:, :-1]
-                    target = labels[:, 1:]
-                    nll = weight * torch.nn.functional.cross_entropy(
-                        logits.float().reshape(-1, logits.shape[-1]),
-                        target.reshape(-1),
-                        ignore_index=-100,
-                        reduction="sum",
-                    )
+                    share = share or batch[:1]
+                    micro = hp["micro_batch_size"] or len(share)
                     opt.zero_grad()
-                    acc.backward(nll * n_proc / max(n_tok, 1))  # DDP averages over processes
+                    for m in range(0, len(share), micro):  # gradients accumulate
+                        ids, labels, mask = (
+                            t.to(acc.device) for t in _pad_right(share[m : m + micro], pad)
+                        )
+                        logits = ddp(input_ids=ids, attention_mask=mask).logits[:, :-1]
+                        target = labels[:, 1:]
+                        nll = weight * torch.nn.functional.cross_entropy(
+                            logits.float().reshape(-1, logits.shape[-1]),
+                            target.reshape(-1),
+                            ignore_index=-100,
+                            reduction="sum",
+                        )
+                        del logits
+                        # DDP averages over processes
+                        acc.backward(nll * n_proc / max(n_tok, 1))
+                        seen += torch.tensor(
+                            [float(nll.detach()), weight * int((target != -100).sum())],
+                            dtype=torch.float64,
+                            device=acc.device,
+                        )
                     acc.clip_grad_norm_(params, 1.0)
                     opt.step()
-                    seen += torch.tensor(
-                        [float(nll.detach()), weight * int((target != -100).sum())],
-                        dtype=torch.float64,
-                        device=acc.device,
-                    )
                     bar.advance(job)
                 seen = acc.reduce(seen, "sum")
                 losses.append(float(seen[0] / max(float(seen[1]), 1.0)))
