@@ -126,9 +126,8 @@ class GenerationProtocol(Protocol):
                 return backend
             return backend.model_copy(update={"backend": auto_backend(ref, pinned)})
 
-        judge_ref = {"strong": cfg.strong.model, "weak": cfg.weak.model}.get(
-            g.judge.model or "", g.judge.model or cfg.strong.model
-        )
+        judge = g.judge.model or "strong"  # no judge: recorded as the strong model's
+        judge_ref = {"strong": cfg.strong.model, "weak": cfg.weak.model}.get(judge, judge)
         g = g.model_copy(
             update={
                 "weak_backend": pick(g.weak_backend, cfg.weak.model),
