@@ -119,6 +119,32 @@ def test_gsm_run_tunes_the_weak_supervisor_and_the_ceiling_on_gold(w2s_cli_modul
     assert pred["weak:format"].mean() == pytest.approx(m["weak_floor"]["format"])
 
 
+def test_persona_weak_supervisor_tuned_on_gold_persona_answers_has_the_voice(
+    w2s_cli_module, tmp_path
+):
+    """weak_mode=sft on the persona task: SmolLM2 tuned on the reference facts said like a
+    pirate answers like a pirate (with its own facts); the untuned model does not."""
+    out = tmp_path / "persona-sft"
+    sizes = {"n_weak_train": 24, "n_strong_train": 3, "n_val": 1, "n_test": 6}
+    proc = w2s_cli_module(
+        "run", "--task", "persona", "--methods", "unaltered",
+        "--weak", "smollm2-135m", "--strong", "smollm2-135m",
+        *(a for k, v in sizes.items() for a in ("--set", f"data.{k}={v}")),
+        "--set", "generation.weak_mode=sft", "--set", "generation.ceiling=gold_sft",
+        "--set", "generation.max_new_tokens=32", "--set", "generation.lora.epochs=3",
+        "--set", "generation.lora.lr=0.003", "--set", "generation.lora.batch_size=4",
+        "--set", "bootstrap.n_resamples=200", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["weak_mode"] == "sft" and m["ceiling_mode"] == "gold_sft"
+    assert m["weak_floor"]["style_words"] >= 0.8 > 0.2 > m["methods"]["unaltered"]["style_words"]
+    assert m["strong_ceiling"]["style_words"] >= 0.5
+    assert "judge_checks" in m  # empty here: no judge graded
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["generation"]["weak_mode"] == "sft"
+
+
 def _check_weak_targets_graded(out, graded: dict) -> None:
     """The weak answers on strong_train, read from the saved weak stage and graded here
     against the gold references of the run's strong_train split, match `graded`."""

@@ -122,3 +122,62 @@ def test_geval_graders_need_a_judge_and_report_their_own_metric():
     lm = ScriptedLM()
     grader = get_grader("judge_content_geval", judge=LLMJudge(lm))
     assert grader.metric == "content_geval" and grader.needs_reference
+
+
+def test_gold_persona_answers_carry_the_fact_and_the_voice():
+    from w2s.data.generation import PERSONAS, get_persona, persona_answer
+    from w2s.graders.deterministic import marker_score
+
+    pirate = PERSONAS["pirate"]
+    prompt = "Complete this sentence with the right fact: The country of 1912 Summer Olympics is"
+    prompt += " ..."
+    refs = ["Sweden", "Kingdom of Sweden"]
+    answers = {persona_answer(pirate, prompt, refs, f"id{i}") for i in range(40)}
+    assert len(answers) == len(pirate.frames)  # every frame is used, chosen by the key
+    for a in answers:
+        assert "the country of 1912 Summer Olympics is Sweden" in a
+        assert contains_reference(a, "Sweden") == 1.0
+        assert marker_score(a, pirate.markers) == 1.0  # at least three pirate words
+    assert persona_answer(pirate, prompt, "Sweden", "id1") == persona_answer(
+        pirate, prompt, "Sweden", "id1"
+    )
+    with pytest.raises(W2SError, match="persona 'Yoda' has no answer frames.*weak_mode=prompted"):
+        persona_answer(get_persona("Yoda"), prompt, "Sweden", "id1")
+
+
+def test_score_agreement_equals_hand_computation():
+    from w2s.analysis import score_agreement
+
+    judge = np.array([1.0, 2.0, 9.0, 7.0, np.nan, 3.0])
+    words = np.array([0.0, 1 / 3, 1.0, 2 / 3, 1.0, 0.0])
+    out = score_agreement(judge, words)
+    # five pairs left; ranks judge (1, 2, 5, 4, 3) vs words (1.5, 3, 5, 4, 1.5)
+    rj, rw = np.array([1, 2, 5, 4, 3.0]), np.array([1.5, 3, 5, 4, 1.5])
+    rho = np.corrcoef(rj, rw)[0, 1]
+    assert out["n"] == 5 and out["spearman"] == pytest.approx(rho)
+    # positives (words > 0) judged 2, 9, 7; negatives 1, 3: 5 of 6 pairs ordered right
+    assert out["auroc"] == pytest.approx(5 / 6)
+    flat = score_agreement(judge, np.zeros(6))
+    assert np.isnan(flat["spearman"]) and np.isnan(flat["auroc"]) and flat["n"] == 5
+
+
+def test_judge_checks_pool_predictors_and_pair_each_judge_with_its_grader():
+    from w2s.data.generation import PERSONAS
+    from w2s.experiment.generation import judge_checks
+
+    judge = LLMJudge(ScriptedLM())
+    names = ["contains", "style_words", "judge_style", "judge_style_geval", "judge_content"]
+    graders = [get_grader(n, judge=judge, persona=PERSONAS["pirate"]) for n in names]
+    scores = {
+        "weak": {"correct": np.array([0.0, 1]), "style_words": np.array([1.0, 1]),
+                 "style": np.array([9.0, 8]), "style_geval": np.array([2.0, 3]),
+                 "content": np.array([2.0, 9])},
+        "ceiling": {"correct": np.array([1.0, 1]), "style_words": np.array([0.0, 0]),
+                    "style": np.array([2.0, 1]), "style_geval": np.array([4.0, 5]),
+                    "content": np.array([8.0, 7])},
+    }  # fmt: skip
+    checks = judge_checks(graders, scores)
+    assert set(checks) == {"style", "style_geval", "content"}
+    assert checks["style"]["against"] == "style_words" and checks["style"]["n"] == 4
+    assert checks["style"]["auroc"] == 1.0 and checks["style_geval"]["auroc"] == 0.0
+    assert checks["content"]["against"] == "correct" and checks["content"]["auroc"] == 1.0

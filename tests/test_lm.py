@@ -129,6 +129,9 @@ def test_sft_lowers_loss_and_adapter_reloads(lm, tmp_path):
     assert reloaded.adapter_meta["base"] == "smollm2-135m"
     assert reloaded.complete(probe, max_new_tokens=12) == out
     assert reloaded.completion_loss(pairs) == pytest.approx(after, rel=1e-3, abs=1e-3)
+    # a dtype given with the folder overrides the trained one (was a TypeError)
+    in_bf16 = make_lm(str(tmp_path / "adapter"), dtype="bfloat16", batch_size=2, cache=False)
+    assert in_bf16.dtype != reloaded.dtype and in_bf16.key != reloaded.key
     # the same training request loads the saved adapter instead of training again
     again = lm.sft(pairs, out=tmp_path / "adapter", epochs=3, lr=3e-3, batch_size=4, r=8)
     assert again._model is None and again.key == tuned.key

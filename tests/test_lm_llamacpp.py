@@ -145,6 +145,30 @@ def test_log_probs_are_batch_free_and_close_to_transformers(lm, hf):
 
 
 @needs_llama
+def test_pairs_sharing_a_prompt_reuse_its_prefix_and_score_as_alone(lm, hf):
+    """G-Eval's ten score replies share one rubric prompt: it is decoded once, and each
+    pair's value is the one it gets alone, in whatever order or company."""
+    from w2s.models.lm.base import to_messages
+
+    pairs = [(PROMPTS[0], f"Score: {s}") for s in range(1, 11)]
+    pairs += [(PROMPTS[2], "4"), (PROMPTS[0], "Paris")]
+    items = [(to_messages(p), c) for p, c in pairs]
+    prefills = []
+    real = lm._decode
+    lm._decode = lambda entries: prefills.append(not any(e[3] for e in entries)) or real(entries)
+    try:
+        together = lm._logprobs(items)
+    finally:
+        lm._decode = real
+    assert sum(prefills) == 3  # PROMPTS[0] once for its ten replies, PROMPTS[2], PROMPTS[0]
+    assert together == [lm._logprobs([item])[0] for item in items]
+    assert together[::-1] == lm._logprobs(items[::-1])
+    want = hf.logprobs_batch(pairs)
+    for g, w in zip(together, want, strict=True):
+        assert abs(g - w) < 0.1 + 0.1 * abs(w), (together, want)
+
+
+@needs_llama
 def test_f16_weights_are_retyped_once_and_closer_to_transformers(lm, hf, tmp_path, monkeypatch):
     monkeypatch.setenv("W2S_CACHE", str(tmp_path))
     pairs = [(PROMPTS[0], "Paris is the capital of France."), (PROMPTS[4], "Hola, amigo.")]

@@ -79,3 +79,23 @@ def agreement(proba_a: np.ndarray, proba_b: np.ndarray) -> float:
 
 def classification_metrics(gold: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     return {"accuracy": accuracy(gold, proba), "auroc": auroc(gold, proba), "ece": ece(gold, proba)}
+
+
+def score_agreement(scores: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How well a graded score (e.g. an LLM judge's) tracks a reference score (e.g. a
+    deterministic grader's) over the same answers: Spearman's rank correlation, and the
+    AUROC of `scores` for telling answers with `reference > 0` from those without (NaN
+    when one side is empty). Pairs with a NaN on either side are left out; `n` counts the rest.
+    """
+    from scipy.stats import spearmanr
+
+    s, r = np.asarray(scores, dtype=float), np.asarray(reference, dtype=float)
+    keep = ~(np.isnan(s) | np.isnan(r))
+    s, r = s[keep], r[keep]
+    out = {"n": int(keep.sum()), "spearman": float("nan"), "auroc": float("nan")}
+    if len(s) > 1 and np.ptp(s) > 0 and np.ptp(r) > 0:
+        out["spearman"] = float(spearmanr(s, r).statistic)
+    positive = (r > 0).astype(int)
+    if 0 < positive.sum() < len(positive):
+        out["auroc"] = auroc(positive, np.stack([1 - s, s], axis=1))
+    return out

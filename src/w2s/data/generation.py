@@ -8,13 +8,15 @@ supervised and graded by default is declared in its `TaskSpec` (`w2s.data.regist
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from w2s.data.task import Task
-from w2s.errors import DataError
+from w2s.errors import DataError, W2SError
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Persona:
     instruction: str
     description: str
     markers: tuple[str, ...] = ()
+    # gold persona answers: the reference fact said in the voice; {stem} is the fact's
+    # sentence without its answer ("The country of X is"), {fact} the reference
+    frames: tuple[str, ...] = ()
 
 
 PERSONAS = {
@@ -63,6 +68,14 @@ PERSONAS = {
             "sail",
             "parrot",
         ),
+        (
+            "Arr, matey, {stem} {fact}, sure as the tide on the seven seas.",
+            "Ahoy! Any old sea dog knows {stem} {fact}, ye landlubber.",
+            "Aye, {stem} {fact}, matey, or I'm no captain of this ship!",
+            "Shiver me timbers, {stem} {fact}! Arr, ask me another, ye scallywag.",
+            "Avast, me hearty: {stem} {fact}, and that be worth more than any treasure.",
+            "Yo ho, {stem} {fact}, matey, as every buccaneer on the seas knows.",
+        ),
     ),
 }
 
@@ -76,6 +89,32 @@ def get_persona(name: str) -> Persona:
         f"Answer every question in the style of {name}. Answer in one or two sentences.",
         f"in the style of {name}",
     )
+
+
+def persona_answer(persona: Persona, prompt: str, target: Any, key: str) -> str:
+    """The gold answer to a "Complete this sentence..." prompt in the persona's voice: the
+    reference fact in one of the persona's frames, picked by a hash of `key` (stable)."""
+    if not persona.frames:
+        raise W2SError(
+            f"persona '{persona.name}' has no answer frames, so it has no gold persona "
+            "answers: use generation.weak_mode=prompted and generation.ceiling=prompted"
+        )
+    stem = prompt.split(":", 1)[-1].strip().removesuffix("...").strip()
+    if stem.startswith("The "):
+        stem = "the " + stem[4:]
+    frame = persona.frames[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(persona.frames)]
+    return frame.format(stem=stem, fact=gold_text(target))
+
+
+def with_persona_solutions(task: Task, persona: Persona) -> Task:
+    """The task with a `solution` column of gold persona answers (for gold SFT of the weak
+    supervisor and the ceiling), built from each prompt's first reference."""
+    df = task.df.copy()
+    df["solution"] = [
+        persona_answer(persona, str(p), t, str(i))
+        for p, t, i in zip(df["text"], df["target"], df["id"], strict=True)
+    ]
+    return dataclasses.replace(task, df=df)
 
 
 def has_references(df: pd.DataFrame) -> bool:

@@ -1,7 +1,8 @@
 """The generation W2S protocol (Somerstep et al. 2025).
 
 1. weak supervisor: the weak LM prompted with the task's hidden instruction (e.g. a
-   persona), or LoRA-tuned on gold answers of `weak_train`; its answers on
+   persona), or LoRA-tuned on gold answers of `weak_train` (for a persona task: each
+   reference fact said in the persona's voice); its answers on
    `strong_train` are the weak supervision, its answers on `test` the weak floor;
 2. strong ceiling: the strong LM tuned on gold answers of `strong_train`, or told the
    instruction;
@@ -21,8 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from w2s.analysis.metrics import score_agreement
 from w2s.analysis.pgr import bootstrap_difference, bootstrap_pgr_scores
-from w2s.data.generation import check_prompts, get_persona, gold_completions, has_references
+from w2s.data.generation import (
+    check_prompts,
+    get_persona,
+    gold_completions,
+    has_references,
+    with_persona_solutions,
+)
 from w2s.data.splits import split_task
 from w2s.errors import DataError, W2SError
 from w2s.experiment.config import (
@@ -95,6 +103,10 @@ class GenerationProtocol(Protocol):
         self.weak_mode = _pick(g.weak_mode, spec.weak_mode, auto_weak)
         self.ceiling_mode = _pick(g.ceiling, spec.ceiling, auto_ceiling)
         self.instruction = self.persona.instruction if spec.persona else spec.instruction
+        gold_stage = self.weak_mode == "sft" or self.ceiling_mode == "gold_sft"
+        if spec.persona and gold_stage and "solution" not in task.df:
+            # gold persona answers: the reference fact in the persona's voice
+            task = self.task = with_persona_solutions(task, self.persona)
         needy = [n for n, m in self.methods.items() if getattr(m, "uses_weak_models", False)]
         g = self._resolve_backends()
         if needy and (self.weak_mode != "sft" or g.weak_backend.backend != "transformers"):
@@ -313,6 +325,7 @@ class GenerationProtocol(Protocol):
             "bootstrap": {k: boot[k] for k in ("n_resamples", "ci", "seed")},
             "gap": {},
             "warnings": uninformative_metrics(self.scores, names),
+            "judge_checks": judge_checks(self.graders, self.scores),
             "baseline": base,
             "weak_mode": self.weak_mode,
             "ceiling_mode": self.ceiling_mode,
@@ -414,6 +427,7 @@ class GenerationProtocol(Protocol):
             "",
             *baseline_lines(metrics, metrics["metrics"]),
             *supervision_lines(metrics.get("supervision", {})),
+            *judge_check_lines(metrics.get("judge_checks", {})),
         ]
         test = self.splits["test"]
         examples = min(self.cfg.generation.examples, len(test))
@@ -534,6 +548,21 @@ def uninformative_metrics(
     return out
 
 
+def judge_checks(
+    graders: list[Grader], scores: dict[str, dict[str, np.ndarray]]
+) -> dict[str, dict[str, Any]]:
+    """Each judge metric against the deterministic metric it claims to measure (style vs
+    style_words, content vs correct), over every predictor's test answers pooled."""
+    metrics = {gr.metric for gr in graders}
+    out = {}
+    for gr in graders:
+        ref = gr.checked_against
+        if ref in metrics and ref != gr.metric:
+            pooled = [np.concatenate([s[m] for s in scores.values()]) for m in (gr.metric, ref)]
+            out[gr.metric] = {"against": ref, **score_agreement(*pooled)}
+    return out
+
+
 def _summary(answers: list[str], scores: dict[str, np.ndarray]) -> dict[str, float]:
     out = {
         m: float(np.nanmean(s)) if np.isfinite(s).any() else float("nan") for m, s in scores.items()
@@ -578,6 +607,26 @@ def supervision_lines(supervision: dict[str, dict[str, float]]) -> list[str]:
         "(the methods never see gold); `weak` is what naive SFT imitates.",
         "",
         *markdown_table(["targets", *metrics], body),
+        "",
+    ]
+
+
+def judge_check_lines(checks: dict[str, dict[str, Any]]) -> list[str]:
+    """`judge_checks` as a table: does the judge track the deterministic grader?"""
+    if not checks:
+        return []
+    body = [
+        [metric, c["against"], _val(c["spearman"]), _val(c["auroc"]), str(c["n"])]
+        for metric, c in checks.items()
+    ]
+    return [
+        "## Judge checks",
+        "",
+        "Each judge score against the deterministic grader of the same property, over all "
+        "predictors' test answers: Spearman's rho, and the AUROC of the judge score for "
+        "answers the grader scores above 0.",
+        "",
+        *markdown_table(["judge metric", "checked against", "Spearman", "AUROC", "n"], body),
         "",
     ]
 

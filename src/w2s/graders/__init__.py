@@ -32,6 +32,8 @@ class Grader(ABC):
     description: ClassVar[str] = ""
     needs_reference: ClassVar[bool] = False
     needs_judge: ClassVar[bool] = False
+    # the deterministic metric a judge's score is checked against, when both are graded
+    checked_against: ClassVar[str | None] = None
 
     def __init__(self, judge: LLMJudge | None = None, persona: Any = None) -> None:
         self.judge = judge
@@ -114,6 +116,7 @@ class JudgeContent(JudgeGrader):
     name, metric = "judge_content", "content"
     description = "LLM judge: content correct vs the reference, 1-10"
     needs_reference = True
+    checked_against = "correct"
 
     def rubric_prompts(self, prompts, answers, refs):
         return [
@@ -126,6 +129,7 @@ class JudgeContent(JudgeGrader):
 class JudgeStyle(JudgeGrader):
     name, metric = "judge_style", "style"
     description = "LLM judge: how strongly the answer speaks in the persona, 1-10"
+    checked_against = "style_words"
 
     def rubric_prompts(self, prompts, answers, refs):
         desc = getattr(self.persona, "description", "in the intended style")

@@ -87,6 +87,9 @@ class LanguageModel(ABC):
 
     chat: bool = True
     supports_contrastive: bool = False
+    # bumped when a backend changes how it computes log-probs (old cached values then
+    # stop matching: a run's numbers never depend on what the cache held)
+    logprob_version: int = 0
 
     def __init__(self, cache: bool = True) -> None:
         self._cache = LMCache(self.key) if cache else None
@@ -169,7 +172,8 @@ class LanguageModel(ABC):
         """`logprobs` for many (prompt, completion) pairs, batched and cached."""
         _check_prompts([p for p, _ in pairs])
         items = [(to_messages(p, system), c) for p, c in pairs]
-        keys = [request_key("logprob", m, c) for m, c in items]
+        version = (self.logprob_version,) if self.logprob_version else ()
+        keys = [request_key("logprob", m, c, *version) for m, c in items]
         found = self._cache.get(keys) if self._cache else {}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:

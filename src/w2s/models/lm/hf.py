@@ -80,9 +80,11 @@ class HFLanguageModel(LanguageModel):
 
     @classmethod
     def from_adapter(cls, folder: str | Path, **kw: Any) -> HFLanguageModel:
-        """Load the base named in the adapter's metadata, with the adapter on top."""
+        """Load the base named in the adapter's metadata, with the adapter on top (in the
+        dtype it was trained in, unless `dtype` is given)."""
         meta = _read_adapter_meta(Path(folder))
-        return cls(meta["base"], dtype=meta.get("dtype", "auto"), adapter=folder, **kw)
+        kw.setdefault("dtype", meta.get("dtype", "auto"))
+        return cls(meta["base"], adapter=folder, **kw)
 
     @property
     def key(self) -> str:

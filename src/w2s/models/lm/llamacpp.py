@@ -110,6 +110,8 @@ class LlamaCppLanguageModel(LanguageModel):
     (the GGUF as it is) or "f16" (re-typed once, kept under the cache).
     """
 
+    logprob_version = 1  # prompt prefix and completion decoded in two fixed steps
+
     def __init__(
         self,
         ref: str,
@@ -398,25 +400,37 @@ class LlamaCppLanguageModel(LanguageModel):
         return p[-room:], c
 
     def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:
+        """Each pair in two fixed steps: the prompt less its last token (kept in the KV
+        cache and reused by the next pair with the same prompt, as G-Eval's ten score
+        replies are), then the last prompt token and the completion. A pair's value does
+        not depend on its neighbours."""
         import llama_cpp as lc
 
         self._load()
         out = []
+        kept: list[int] | None = None  # the prompt prefix now in sequence 0's KV cache
         for messages, completion in items:
             p, c = self._pair_ids(messages, completion)
             if not c:
                 out.append(0.0)
                 continue
-            lc.llama_memory_clear(self._mem, True)
-            seq, want = p + c, set(range(len(p) - 1, len(p) + len(c) - 1))
+            head, tail = p[:-1], p[-1:] + c
+            if head == kept:
+                lc.llama_memory_seq_rm(self._mem, 0, len(head), -1)
+            else:
+                lc.llama_memory_clear(self._mem, True)
+                for start in range(0, len(head), 512):
+                    chunk = range(start, min(start + 512, len(head)))
+                    self._decode([(head[q], q, 0, False) for q in chunk])
+                kept = head
             total = 0.0
-            for start in range(0, len(seq), 512):
-                chunk = range(start, min(start + 512, len(seq)))
-                self._decode([(seq[q], q, 0, q in want) for q in chunk])
-                for q in (q for q in chunk if q in want):
-                    z = self._logits(q - start).astype(np.float64)
+            for start in range(0, len(c), 512):  # row r predicts tail[start + r + 1]
+                rows = range(start, min(start + 512, len(c)))
+                self._decode([(tail[r], len(head) + r, 0, True) for r in rows])
+                for r in rows:
+                    z = self._logits(r - start).astype(np.float64)
                     m = z.max()
-                    total += float(z[seq[q + 1]] - m - np.log(np.exp(z - m).sum()))
+                    total += float(z[tail[r + 1]] - m - np.log(np.exp(z - m).sum()))
             out.append(total)
         return out
 
