@@ -43,6 +43,7 @@ from w2s.experiment.outputs import (
     baseline_cell,
     baseline_lines,
     gap_note,
+    gap_significant,
     markdown_table,
     missing,
     pgr_cells,
@@ -381,11 +382,12 @@ class GenerationProtocol(Protocol):
     # -- outputs -------------------------------------------------------------------------
 
     def table(self, metrics: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
-        """Each metric, then PGR and its CI per metric, then words and same-as-weak."""
+        """Each metric, then PGR [CI] per metric with a significant gap (the others are
+        named in a note), then words and same-as-weak, then the first metric's difference
+        to the baseline: narrow enough for a terminal with six metrics."""
         names = metrics["metrics"]
-        header = ["", *names]
-        for m in names:
-            header += [f"PGR ({m})", "95% CI"]
+        with_gap = [m for m in names if gap_significant(metrics, m)]
+        header = ["", *names, *(f"PGR ({m}) [95% CI]" for m in with_gap)]
         header += ["words", "same as weak"]
         base = metrics.get("baseline")
         # the first metric's difference to the baseline (every metric's: report.md)
@@ -394,15 +396,14 @@ class GenerationProtocol(Protocol):
         rows = []
         for r in predictor_rows(metrics):
             line = [r["name"], *(_val(r.get(m)) for m in names)]
-            for m in names:
-                line += pgr_cells(metrics, r, m)
+            line += [" ".join(pgr_cells(metrics, r, m)).strip() for m in with_gap]
             line += [
                 f"{r.get('mean_words', 0):.0f}",
                 _val(r["same_as_weak"]) if "same_as_weak" in r else "",
             ]
             line += [baseline_cell(r, base, m) for m in compared]
             rows.append(line)
-        return header, rows, gap_note(metrics, names)
+        return header, rows, gap_note(metrics, names, columns_left_out=True)
 
     def report_lines(self, metrics: dict[str, Any]) -> list[str]:
         header, body, notes = self.table(metrics)

@@ -136,17 +136,23 @@ def pgr_cells(metrics: dict[str, Any], row: dict[str, Any], metric: str) -> list
     return [fmt(row[f"pgr_{metric}"], True), f"[{fmt(lo, True)}, {fmt(hi, True)}]"]
 
 
-def gap_note(metrics: dict[str, Any], metric_names: list[str]) -> list[str]:
-    """A footnote for metrics whose floor-to-ceiling gap is not significantly positive."""
+def gap_note(
+    metrics: dict[str, Any], metric_names: list[str], columns_left_out: bool = False
+) -> list[str]:
+    """A footnote for metrics whose floor-to-ceiling gap is not significantly positive
+    (marked `no gap†` in the table, or with `columns_left_out` not shown in it)."""
     flat = [m for m in metric_names if not gap_significant(metrics, m)]
     if not flat:
         return []
     level = 100 * (1 - (1 - metrics["bootstrap"]["ci"]) / 2)
     rates = ", ".join(f"{100 * metrics['gap'][m]['positive_rate']:.0f}% ({m})" for m in flat)
+    mark, shown = f"{GAP_MARK} ", " (its value stays in metrics.json)"
+    if columns_left_out:
+        mark, shown = "", " and the table leaves it out (it stays in metrics.json)"
     return [
-        f"{GAP_MARK} No significant gap to recover: the ceiling beats the floor in only "
-        f"{rates} of bootstrap resamples (needs {level:.1f}%), so PGR there means nothing "
-        "(its value stays in metrics.json)."
+        f"{mark}No significant gap to recover: the ceiling beats the floor in only "
+        f"{rates} of bootstrap resamples (needs {level:.1f}%), so PGR there means "
+        f"nothing{shown}."
     ]
 
 
