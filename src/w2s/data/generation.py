@@ -18,6 +18,9 @@ import pandas as pd
 from w2s.data.task import Task
 from w2s.errors import DataError, W2SError
 
+# a persona prompt: a qa_wikidata sentence stem ("The country of X is") to complete
+FACT_PROMPT = "Complete this sentence with the right fact: {} ..."
+
 
 @dataclass(frozen=True)
 class Persona:
@@ -99,7 +102,8 @@ def persona_answer(persona: Persona, prompt: str, target: Any, key: str) -> str:
             f"persona '{persona.name}' has no answer frames, so it has no gold persona "
             "answers: use generation.weak_mode=prompted and generation.ceiling=prompted"
         )
-    stem = prompt.split(":", 1)[-1].strip().removesuffix("...").strip()
+    before, after = FACT_PROMPT.split("{}")
+    stem = prompt.removeprefix(before).removesuffix(after).strip()
     if stem.startswith("The "):
         stem = "the " + stem[4:]
     frame = persona.frames[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(persona.frames)]
@@ -183,5 +187,5 @@ def load_persona() -> Task:
 
     base = load_bigbench("qa_wikidata")
     df = base.df.copy()
-    df["text"] = [f"Complete this sentence with the right fact: {t} ..." for t in df["text"]]
+    df["text"] = [FACT_PROMPT.format(t) for t in df["text"]]
     return Task("persona", "generation", df, [], "qa_wikidata facts, supervised by a weak persona")

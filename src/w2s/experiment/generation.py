@@ -558,7 +558,7 @@ def judge_checks(
     out = {}
     for gr in graders:
         ref = gr.checked_against
-        if ref in metrics and ref != gr.metric:
+        if ref in metrics:
             pooled = [np.concatenate([s[m] for s in scores.values()]) for m in (gr.metric, ref)]
             out[gr.metric] = {"against": ref, **score_agreement(*pooled)}
     return out

@@ -424,7 +424,7 @@ class LlamaCppLanguageModel(LanguageModel):
                     self._decode([(head[q], q, 0, False) for q in chunk])
                 kept = head
             total = 0.0
-            for start in range(0, len(c), 512):  # row r predicts tail[start + r + 1]
+            for start in range(0, len(c), 512):  # tail[r] predicts tail[r + 1]
                 rows = range(start, min(start + 512, len(c)))
                 self._decode([(tail[r], len(head) + r, 0, True) for r in rows])
                 for r in rows:
