@@ -63,6 +63,13 @@ def test_generation_run_writes_the_run_directory(persona_run):
     assert m["kind"] == "generation" and m["task"] == "persona"
     assert m["weak_mode"] == "prompted" and m["ceiling_mode"] == "prompted"
     assert m["metrics"] == ["correct", "style_words"]
+    # the results table has a PGR column only where the gap is significant
+    report = (out / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("|  | correct"))
+    flat = [k for k in m["metrics"] if not m["gap"][k]["significant"]]
+    for metric in m["metrics"]:
+        assert (f"PGR ({metric}) [95% CI]" in header) == (metric not in flat), header
+    assert ("the table leaves it out" in report) == bool(flat)
     assert m["n"]["test"] == 4 and set(m["methods"]) == {"unaltered", "naive_sft", "icl_refine"}
     for row in (m["weak_floor"], m["strong_ceiling"], *m["methods"].values()):
         assert 0 <= row["correct"] <= 1 and 0 <= row["style_words"] <= 1
@@ -228,6 +235,11 @@ def prompt_files(tmp_path):
         ("persona", ["--set", "generation.graders=[judge_style]"], "needs a judge model"),
         ("persona", ["--methods", "unaltered,logconf"], "'logconf' is for classification tasks"),
         ("persona", ["--set", "generation.bogus=1"], "generation.bogus"),
+        (
+            "persona",
+            ["--set", "generation.persona=Yoda", "--set", "generation.weak_mode=sft"],
+            "persona 'Yoda' has no answer frames",
+        ),
         ("file:{d}/prompts.jsonl?kind=other", [], "unknown task kind 'other'"),
     ],
 )
