@@ -131,3 +131,27 @@ def test_metric_difference_matches_an_explicit_paired_bootstrap():
         assert d["better_rate"] == pytest.approx(np.mean(np.array(expected) > 0))
     d = bootstrap_metric_difference(gold, a, b, "auroc", n_resamples=200, seed=3)
     assert d["diff"] == pytest.approx(roc_auc_score(gold, pa) - roc_auc_score(gold, pb))
+
+
+def test_stratified_bootstrap_resamples_each_seed_on_its_own():
+    from w2s.analysis.pgr import bootstrap_difference, bootstrap_mean, bootstrap_pgr_scores
+
+    # two "seeds": 100 examples all wrong, 300 all right. Resampled as one pool the mean
+    # varies; resampled per seed every resample holds 100 zeros and 300 ones
+    scores = np.r_[np.zeros(100), np.ones(300)]
+    pooled = bootstrap_mean(scores, n_resamples=500)
+    assert pooled["ci"][0] < 0.73 and pooled["ci"][1] > 0.77
+    assert bootstrap_mean(scores, n_resamples=500, strata=[100, 300])["ci"] == [0.75, 0.75]
+    # one stratum is the plain bootstrap, to the bit
+    rng = np.random.default_rng(3)
+    w, c, s = (rng.random(50) for _ in range(3))
+    assert bootstrap_pgr_scores(w, c, s, strata=[50]) == bootstrap_pgr_scores(w, c, s)
+    assert bootstrap_mean(s, strata=[50]) == bootstrap_mean(s)
+    # a difference keeps, per seed, the examples both sides score
+    a = np.r_[np.ones(10), np.nan, np.zeros(20)]
+    b = np.r_[np.zeros(10), 0.0, np.zeros(20)]
+    d = bootstrap_difference(a, b, n_resamples=300, strata=[11, 20])
+    assert d["diff"] == pytest.approx(10 / 30) and d["ci"] == pytest.approx([10 / 30] * 2)
+    assert bootstrap_difference(a, b, n_resamples=300)["ci"][0] < 0.3
+    with pytest.raises(ValueError, match="do not add up"):
+        bootstrap_mean(scores, strata=[100, 200])

@@ -159,6 +159,31 @@ def test_report_numbers_agree_with_the_runs(runs):
     assert mf.iloc[0]["misfit_kl"] == first["misfit_kl"]
 
 
+def test_seeds_of_one_experiment_are_pooled(runs):
+    """The sweep's two sentiment seeds (same config) are one experiment: pooled scores are
+    means over both test sets, and logconf − naive is the mean of the paired differences;
+    the other task and the separate run (another config) are not pooled."""
+    from w2s.report.runs import seed_groups
+
+    root, sweep, single = runs
+    got = collect_runs([sweep, single])
+    groups = seed_groups(got.runs)
+    assert [[r.path.name for r in g] for g in groups] == [["run0", "run1"]]
+    frame = data.pooled_frame(groups[0]).set_index("predictor")
+    assert set(frame["metric"]) == {"accuracy"}  # AUROC has no per-example score
+    preds = [r.predictions for r in groups[0]]
+    hits = {c: np.concatenate([p[c] == p["gold"] for p in preds]) for c in ("naive", "logconf")}
+    assert frame.loc["naive", "mean"] == pytest.approx(hits["naive"].mean())
+    diff = frame.loc["logconf", "vs_baseline"]
+    assert diff == pytest.approx((hits["logconf"].astype(float) - hits["naive"]).mean())
+    lo, hi = frame.loc["logconf", "vs_baseline_ci"]
+    assert lo <= diff <= hi
+    table = _cells(build_document(got.runs, []), "sentiment, ")
+    assert "seeds 0, 1 (400 test)" in table.header[0]
+    assert [row[0] for row in table.rows] == ["weak floor", "strong ceiling", "naive", "logconf"]
+    assert table.rows[3][3].startswith(f"{diff:+.3f} [")
+
+
 def test_examples_are_real_corrections_and_copies(runs):
     root, sweep, single = runs
     got = collect_runs([sweep / "run0"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from w2s.analysis.metrics import auroc, auroc_resampled
@@ -34,10 +36,18 @@ def _percentile_ci(values: np.ndarray, ci: float) -> list[float]:
     return [float(v) for v in np.quantile(values, [alpha, 1 - alpha])]
 
 
-def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(B, n) multiplicities of each test example in each bootstrap resample."""
+def _resample_counts(
+    n: int, n_resamples: int, seed: int, strata: Sequence[int] | None = None
+) -> np.ndarray:
+    """(B, n) multiplicities of each test example in each bootstrap resample. `strata`:
+    sizes of consecutive blocks of the n examples (e.g. the test sets of several seeds),
+    each resampled on its own, so every resample keeps each block's size."""
+    sizes = [n] if strata is None else [int(k) for k in strata]
+    if sum(sizes) != n or any(k < 0 for k in sizes):
+        raise ValueError(f"strata sizes {sizes} do not add up to the {n} examples")
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
+    blocks = [rng.multinomial(k, np.full(k, 1.0 / k), size=n_resamples) for k in sizes if k]
+    return np.concatenate(blocks, axis=1) if blocks else np.zeros((n_resamples, 0), dtype=int)
 
 
 def bootstrap_pgr(
@@ -81,15 +91,17 @@ def bootstrap_pgr_scores(
     n_resamples: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
+    strata: Sequence[int] | None = None,
 ) -> dict[str, float | list[float]]:
     """PGR on a per-example score (correct 0/1, a judge's 1-10, ...) averaged over test
     examples, with a paired bootstrap CI; NaN scores (ungraded answers) are left out of
-    each mean. Same return keys as `bootstrap_pgr`."""
+    each mean. `strata`: see `_resample_counts` (several seeds' test sets pooled). Same
+    return keys as `bootstrap_pgr`."""
     arrays = [np.asarray(a, dtype=float) for a in (weak, ceiling, student)]
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
         raise ValueError("weak, ceiling and student scores must have the same length")
-    counts = _resample_counts(n, n_resamples, seed)
+    counts = _resample_counts(n, n_resamples, seed, strata)
     point = [float(_finite_means(a, np.ones((1, n)))[0]) for a in arrays]
     boot = [_finite_means(a, counts) for a in arrays]
     return _summarise(point, boot, ci)
@@ -103,15 +115,19 @@ def _finite_means(a: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_mean(
-    scores: np.ndarray, n_resamples: int = 1000, ci: float = 0.95, seed: int = 0
+    scores: np.ndarray,
+    n_resamples: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    strata: Sequence[int] | None = None,
 ) -> dict[str, float | list[float]]:
     """Mean of per-example scores (correct 0/1, a grader's score; NaN = ungraded, left
-    out) with a percentile bootstrap CI over examples."""
+    out) with a percentile bootstrap CI over examples (`strata`: see `_resample_counts`)."""
     a = np.asarray(scores, dtype=float)
     if a.ndim != 1 or not a.size:
         raise ValueError("scores must be a non-empty 1-D array")
     point = _finite_means(a, np.ones((1, a.size)))[0]
-    boot = _finite_means(a, _resample_counts(a.size, n_resamples, seed))
+    boot = _finite_means(a, _resample_counts(a.size, n_resamples, seed, strata))
     return {"mean": float(point), "ci": _percentile_ci(boot[np.isfinite(boot)], ci)}
 
 
@@ -121,14 +137,22 @@ def bootstrap_difference(
     n_resamples: int = 1000,
     ci: float = 0.95,
     seed: int = 0,
+    strata: Sequence[int] | None = None,
 ) -> dict[str, float | int | list[float]]:
     """Mean of `a - b` over examples both score (paired, e.g. two methods on one test set)
-    with a percentile bootstrap CI, and on how many examples `a` is better or worse."""
+    with a percentile bootstrap CI, and on how many examples `a` is better or worse.
+    `strata`: see `_resample_counts` (several seeds' test sets pooled)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError("paired scores must have the same length")
-    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
-    boot = _finite_means(d, _resample_counts(d.size, n_resamples, seed)) if d.size else d
+    both = np.isfinite(a) & np.isfinite(b)
+    d = (a - b)[both]
+    if strata is not None:  # each block keeps the examples both score
+        edges = np.cumsum([0, *strata])
+        if edges[-1] != a.size:
+            raise ValueError(f"strata sizes {list(strata)} do not add up to the {a.size} examples")
+        strata = [int(both[lo:hi].sum()) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    boot = _finite_means(d, _resample_counts(d.size, n_resamples, seed, strata)) if d.size else d
     return {
         "diff": float(d.mean()) if d.size else float("nan"),
         "ci": _percentile_ci(boot, ci),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from w2s.cache import atomic_path, check_out_dir
 from w2s.errors import ReportError, W2SError
-from w2s.experiment.outputs import GAP_MARK, fmt
+from w2s.experiment.outputs import GAP_MARK, fmt, signed
 from w2s.report import data, figures
 from w2s.report.document import (
     Document,
@@ -24,7 +24,7 @@ from w2s.report.document import (
     render_html,
     render_markdown,
 )
-from w2s.report.runs import Run, collect_runs
+from w2s.report.runs import Run, collect_runs, seed_groups
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "markdown"}
 TEXT_LIMIT = 600
@@ -106,6 +106,7 @@ def build_document(
         runs_section(runs),
         scores_section(runs, tasks),
         pgr_section(runs),
+        *([seeds_section(groups)] if (groups := seed_groups(runs)) else []),
         misfit_section(runs),
         shift_section(runs),
         examples_section(runs, method, examples),
@@ -212,6 +213,48 @@ def pgr_section(runs: list[Run]) -> Section:
                     f"only {rate} of bootstrap resamples."
                 )
             )
+    return section
+
+
+def _pair_cell(value: float, ci: list[float], form=fmt) -> str:
+    """`value [lo, hi]` in `form` (fmt, a percentage, signed); '-' when undefined."""
+    if not np.isfinite(value):
+        return "-"
+    return f"{form(value)} [{form(ci[0])}, {form(ci[1])}]"
+
+
+def seeds_section(groups: list[list[Run]]) -> Section:
+    """Per experiment run over several seeds: every seed's test examples pooled."""
+    section = Section("Seeds pooled")
+    section.blocks.append(
+        Text(
+            "Runs that differ only in their seed, taken as one experiment: each score is a "
+            "mean over all the seeds' test examples, and each interval a paired bootstrap "
+            "that resamples every seed's test set on its own. Metrics without per-example "
+            "scores (AUROC) are not pooled."
+        )
+    )
+    for group in groups:
+        first = group[0]
+        seeds = ", ".join(str(r.metrics.get("seed")) for r in group)
+        n = sum(int(r.metrics.get("n", {}).get("test", 0)) for r in group)
+        frame = data.pooled_frame(group)
+        base = first.metrics.get("baseline")
+        for metric in dict.fromkeys(frame.get("metric", [])):
+            header = [f"{first.task}, {first.pair}, seeds {seeds} ({n} test): {metric}"]
+            header += ["mean [CI]", "PGR [CI]", f"− {base} [CI]", "better / worse"]
+            rows = []
+            for r in frame[frame["metric"] == metric].to_dict("records"):
+                pgr = ""
+                if "pgr" in r and isinstance(r.get("pgr_ci"), list):
+                    pgr = _pair_cell(r["pgr"], r["pgr_ci"], lambda x: fmt(x, True))
+                    pgr = pgr if r["significant"] else f"no gap{GAP_MARK}"
+                vs, counts = "", ""
+                if isinstance(r.get("vs_baseline_ci"), list):
+                    vs = _pair_cell(r["vs_baseline"], r["vs_baseline_ci"], signed)
+                    counts = f"{int(r['better'])} / {int(r['worse'])}"
+                rows.append([r["predictor"], _pair_cell(r["mean"], r["ci"]), pgr, vs, counts])
+            section.blocks.append(Table(header, rows))
     return section
 
 

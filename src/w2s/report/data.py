@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from w2s.analysis.misfit import misfit_report
-from w2s.analysis.pgr import bootstrap_mean
+from w2s.analysis.pgr import bootstrap_difference, bootstrap_mean, bootstrap_pgr_scores
 from w2s.report.runs import Run
 
 CLASSIFICATION_METRICS = ("accuracy", "auroc")
@@ -117,6 +117,47 @@ def pgr_frame(runs: list[Run]) -> pd.DataFrame:
         return frame
     order = {t: i for i, t in enumerate(dict.fromkeys(frame["task"]))}  # runs grouped by task
     return frame.sort_values("task", key=lambda t: t.map(order), kind="stable")
+
+
+def pooled_frame(group: list[Run]) -> pd.DataFrame:
+    """One experiment's seeds pooled (`seed_groups`): per per-example metric and predictor,
+    the mean over every seed's test examples; per method, its PGR and its difference to
+    the baseline. CIs are paired bootstraps that resample each seed's test set on its own
+    (stratified), with the first run's resample count, level and seed."""
+    first = group[0]
+    boot = first.metrics.get("bootstrap", {})
+    args = {
+        "n_resamples": int(boot.get("n_resamples", 1000)),
+        "ci": float(boot.get("ci", 0.95)),
+        "seed": int(boot.get("seed", 0)),
+    }
+    base = first.metrics.get("baseline")
+    rows = []
+    for metric in metric_names(first):
+        scores: dict[str, np.ndarray] = {}
+        for column, name, _ in predictors(first):
+            per_run = [per_example(r, column, metric) for r in group]
+            if all(p is not None for p in per_run):
+                scores[name] = np.concatenate(per_run)
+        if not {"weak floor", "strong ceiling"} <= set(scores):
+            continue  # AUROC and other metrics without per-example scores
+        strata = [len(per_example(r, "weak", metric)) for r in group]
+        for name, a in scores.items():
+            mean = bootstrap_mean(a, **args, strata=strata)
+            row = {"metric": metric, "predictor": name, "mean": mean["mean"], "ci": mean["ci"]}
+            if name not in ("weak floor", "strong ceiling"):
+                p = bootstrap_pgr_scores(
+                    scores["weak floor"], scores["strong ceiling"], a, **args, strata=strata
+                )
+                rate = p["gap_positive_rate"]
+                significant = bool(rate >= (1 + args["ci"]) / 2)
+                row |= {"pgr": p["pgr"], "pgr_ci": p["ci"], "significant": significant}
+                if base in scores and name != base:
+                    d = bootstrap_difference(a, scores[base], **args, strata=strata)
+                    row |= {"vs_baseline": d["diff"], "vs_baseline_ci": d["ci"]}
+                    row |= {"better": d["better"], "worse": d["worse"]}
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def misfit_frame(runs: list[Run]) -> pd.DataFrame:

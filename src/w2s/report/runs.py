@@ -161,6 +161,24 @@ def _difference(runs: list[Run]) -> list[str]:
     return parts
 
 
+def seed_groups(runs: list[Run]) -> list[list[Run]]:
+    """Runs of one experiment repeated over seeds: groups of two or more runs whose saved
+    configs agree on everything but `seed`, `out` and `log`, one run per seed, in seed
+    order."""
+    groups: dict[str, dict[Any, Run]] = {}
+    for r in runs:
+        same = {k: v for k, v in r.config.items() if k not in ("seed", "out", "log")}
+        if not same:  # a run without its config cannot be matched
+            continue
+        key = json.dumps(same, sort_keys=True, default=str)
+        groups.setdefault(key, {}).setdefault(r.metrics.get("seed"), r)
+    return [
+        [by_seed[s] for s in sorted(by_seed, key=str)]
+        for by_seed in groups.values()
+        if len(by_seed) > 1
+    ]
+
+
 def label_runs(runs: list[Run]) -> None:
     """Short, unique labels: `weak → strong`, plus the seed where seeds differ, plus what
     else differs (config values, else the folder name) where runs of a task look alike."""
