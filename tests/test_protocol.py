@@ -5,6 +5,8 @@ use BIG-bench sentiment with the fastest real encoder (minilm-l6) at small sizes
 
 import json
 import math
+import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -130,6 +132,24 @@ def test_stage_keys_follow_their_own_inputs(tmp_path):
     changed = _run(tmp_path, "r", methods=["naive", {"name": "logconf", "aux_max": 0.2}])
     assert "method_logconf" in changed["timing_s"]
     assert not {"weak_floor", "strong_ceiling", "method_naive"} & set(changed["timing_s"])
+
+
+def test_a_copied_run_folder_resumes_elsewhere_from_its_compressed_stages(tmp_path):
+    """A run folder moved to another place (or committed and cloned) resumes there: its
+    saved stages are keyed by their inputs, not by where the folder lives."""
+    first = _run(tmp_path, "here")
+    stages = sorted((tmp_path / "here" / ".stages").glob("*.npz"))
+    assert len(stages) == 4  # floor, ceiling, two methods
+    for stage in stages:
+        with zipfile.ZipFile(stage) as z:
+            assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    shutil.copytree(tmp_path / "here", tmp_path / "moved" / "there")
+    again = _run(tmp_path / "moved", "there")
+    assert not {"weak_floor", "strong_ceiling", "method_naive", "method_logconf"} & set(
+        again["timing_s"]
+    )
+    for m in ("naive", "logconf"):
+        assert again["methods"][m]["accuracy"] == first["methods"][m]["accuracy"]
 
 
 def test_a_new_loss_version_recomputes_its_methods(tmp_path, monkeypatch):

@@ -65,7 +65,7 @@ class StageStore:
         if not self.write:
             return result
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **result)
+            np.savez_compressed(f, **result)  # answers as padded UTF-32: ~10x smaller
         return result
 
 
