@@ -11,10 +11,12 @@ import pandas as pd
 
 from w2s.analysis.misfit import misfit_report
 from w2s.analysis.pgr import bootstrap_difference, bootstrap_mean, bootstrap_pgr_scores
+from w2s.experiment.protocol import gap_summary
 from w2s.report.runs import Run
 
 CLASSIFICATION_METRICS = ("accuracy", "auroc")
 REFERENCES = (("weak", "weak floor", "weak_floor"), ("ceiling", "strong ceiling", "strong_ceiling"))
+REF_NAMES = tuple(name for _, name, _ in REFERENCES)
 
 
 def metric_names(run: Run) -> list[str]:
@@ -135,23 +137,24 @@ def pooled_frame(group: list[Run]) -> pd.DataFrame:
     rows = []
     for metric in metric_names(first):
         scores: dict[str, np.ndarray] = {}
+        strata: list[int] = []  # each seed's test size, from the weak floor's scores
         for column, name, _ in predictors(first):
             per_run = [per_example(r, column, metric) for r in group]
             if all(p is not None for p in per_run):
                 scores[name] = np.concatenate(per_run)
-        if not {"weak floor", "strong ceiling"} <= set(scores):
+                strata = strata or [len(p) for p in per_run]
+        if not set(REF_NAMES) <= set(scores):
             continue  # AUROC and other metrics without per-example scores
-        strata = [len(per_example(r, "weak", metric)) for r in group]
         for name, a in scores.items():
             mean = bootstrap_mean(a, **args, strata=strata)
             row = {"metric": metric, "predictor": name, "mean": mean["mean"], "ci": mean["ci"]}
-            if name not in ("weak floor", "strong ceiling"):
+            if name not in REF_NAMES:
                 p = bootstrap_pgr_scores(
                     scores["weak floor"], scores["strong ceiling"], a, **args, strata=strata
                 )
-                rate = p["gap_positive_rate"]
-                significant = bool(rate >= (1 + args["ci"]) / 2)
-                row |= {"pgr": p["pgr"], "pgr_ci": p["ci"], "significant": significant}
+                floor, ceiling = (float(np.nanmean(scores[k])) for k in REF_NAMES)
+                gap = gap_summary(floor, ceiling, p["gap_positive_rate"], args["ci"])
+                row |= {"pgr": p["pgr"], "pgr_ci": p["ci"], "significant": gap["significant"]}
                 if base in scores and name != base:
                     d = bootstrap_difference(a, scores[base], **args, strata=strata)
                     row |= {"vs_baseline": d["diff"], "vs_baseline_ci": d["ci"]}

@@ -173,7 +173,7 @@ def seed_groups(runs: list[Run]) -> list[list[Run]]:
         key = json.dumps(same, sort_keys=True, default=str)
         groups.setdefault(key, {}).setdefault(r.metrics.get("seed"), r)
     return [
-        [by_seed[s] for s in sorted(by_seed, key=str)]
+        [by_seed[s] for s in sorted(by_seed, key=lambda s: (s is None, s or 0))]
         for by_seed in groups.values()
         if len(by_seed) > 1
     ]
