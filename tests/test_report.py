@@ -184,6 +184,23 @@ def test_seeds_of_one_experiment_are_pooled(runs):
     assert table.rows[3][3].startswith(f"{diff:+.3f} [")
 
 
+def test_a_second_run_of_the_same_seed_is_left_out_of_the_pool_with_a_warning(runs, tmp_path):
+    """A copy of seed 0's run would count seed 0 twice: the pool keeps the first, and the
+    document says which folder it left out."""
+    from w2s.report.runs import seed_groups
+
+    root, sweep, single = runs
+    again = tmp_path / "again"
+    shutil.copytree(sweep / "run0", again)
+    got = collect_runs([sweep, again])
+    skipped: list[str] = []
+    groups = seed_groups(got.runs, skipped)
+    assert [[r.path.name for r in g] for g in groups] == [["run0", "run1"]]
+    assert len(skipped) == 1 and str(again) in skipped[0] and "seed 0" in skipped[0]
+    doc = build_document(got.runs, list(got.skipped))
+    assert any(str(again) in w for w in doc.warnings)
+
+
 def test_examples_are_real_corrections_and_copies(runs):
     root, sweep, single = runs
     got = collect_runs([sweep / "run0"])

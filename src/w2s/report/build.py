@@ -106,7 +106,7 @@ def build_document(
         runs_section(runs),
         scores_section(runs, tasks),
         pgr_section(runs),
-        *([seeds_section(groups)] if (groups := seed_groups(runs)) else []),
+        *([seeds_section(groups)] if (groups := seed_groups(runs, doc.warnings)) else []),
         misfit_section(runs),
         shift_section(runs),
         examples_section(runs, method, examples),

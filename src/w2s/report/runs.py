@@ -161,17 +161,27 @@ def _difference(runs: list[Run]) -> list[str]:
     return parts
 
 
-def seed_groups(runs: list[Run]) -> list[list[Run]]:
+def seed_groups(runs: list[Run], skipped: list[str] | None = None) -> list[list[Run]]:
     """Runs of one experiment repeated over seeds: groups of two or more runs whose saved
     configs agree on everything but `seed`, `out` and `log`, one run per seed, in seed
-    order."""
+    order. A later run with the same config and seed as an earlier one is left out of its
+    group, and said so in `skipped`."""
     groups: dict[str, dict[Any, Run]] = {}
     for r in runs:
         same = {k: v for k, v in r.config.items() if k not in ("seed", "out", "log")}
         if not same:  # a run without its config cannot be matched
             continue
         key = json.dumps(same, sort_keys=True, default=str)
-        groups.setdefault(key, {}).setdefault(r.metrics.get("seed"), r)
+        by_seed = groups.setdefault(key, {})
+        seed = r.metrics.get("seed")
+        if seed in by_seed:
+            if skipped is not None:
+                skipped.append(
+                    f"{r.path}: same config and seed {seed} as {by_seed[seed].path}; "
+                    "left out of the pooled seeds"
+                )
+            continue
+        by_seed[seed] = r
     return [
         [by_seed[s] for s in sorted(by_seed, key=lambda s: (s is None, s or 0))]
         for by_seed in groups.values()
