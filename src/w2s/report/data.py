@@ -137,14 +137,16 @@ def pooled_frame(group: list[Run]) -> pd.DataFrame:
     rows = []
     for metric in metric_names(first):
         scores: dict[str, np.ndarray] = {}
-        strata: list[int] = []  # each seed's test size, from the weak floor's scores
+        sizes: dict[str, list[int]] = {}  # each seed's test size, per predictor
         for column, name, _ in predictors(first):
             per_run = [per_example(r, column, metric) for r in group]
             if all(p is not None for p in per_run):
                 scores[name] = np.concatenate(per_run)
-                strata = strata or [len(p) for p in per_run]
+                sizes[name] = [len(p) for p in per_run]
         if not set(REF_NAMES) <= set(scores):
             continue  # AUROC and other metrics without per-example scores
+        strata = sizes["weak floor"]
+        floor, ceiling = (float(np.nanmean(scores[k])) for k in REF_NAMES)
         for name, a in scores.items():
             mean = bootstrap_mean(a, **args, strata=strata)
             row = {"metric": metric, "predictor": name, "mean": mean["mean"], "ci": mean["ci"]}
@@ -152,7 +154,6 @@ def pooled_frame(group: list[Run]) -> pd.DataFrame:
                 p = bootstrap_pgr_scores(
                     scores["weak floor"], scores["strong ceiling"], a, **args, strata=strata
                 )
-                floor, ceiling = (float(np.nanmean(scores[k])) for k in REF_NAMES)
                 gap = gap_summary(floor, ceiling, p["gap_positive_rate"], args["ci"])
                 row |= {"pgr": p["pgr"], "pgr_ci": p["ci"], "significant": gap["significant"]}
                 if base in scores and name != base:
