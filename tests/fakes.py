@@ -19,9 +19,14 @@ class ScriptedLM(LanguageModel):
     def key(self) -> str:
         return f"scripted-{self._name}"
 
-    def _generate(self, chats, params: GenParams):
-        self.calls.extend(chats)
-        return [[self.reply(c)] * params.n for c in chats]
+    def _generate(self, chats, params: GenParams, done=None):
+        out = []
+        for i, chat in enumerate(chats):  # one at a time, reporting each as it finishes
+            self.calls.append(chat)
+            out.append([self.reply(chat)] * params.n)
+            if done is not None:
+                done(i, out[-1])
+        return out
 
     def _logprobs(self, items):
         return [-float(len(c)) for _, c in items]

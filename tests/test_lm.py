@@ -165,6 +165,86 @@ def test_generation_cache_makes_reruns_free(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
 
 
+def test_a_stopped_generation_keeps_what_it_finished(tmp_path):
+    def reply(chat):
+        if chat[-1]["content"] == "c":  # the user presses Ctrl-C while "c" decodes
+            raise KeyboardInterrupt
+        return "hi " + chat[-1]["content"]
+
+    lm = ScriptedLM(reply)
+    lm._cache = LMCache(lm.key, root=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        lm.complete(["a", "b", "c", "d"], max_new_tokens=5)
+    again = ScriptedLM(lambda chat: "hi " + chat[-1]["content"])
+    again._cache = LMCache(again.key, root=tmp_path)
+    assert again.complete(["a", "b", "c", "d"], max_new_tokens=5) == [
+        "hi a",
+        "hi b",
+        "hi c",
+        "hi d",
+    ]
+    assert [c[-1]["content"] for c in again.calls] == ["c", "d"]  # a and b were kept
+
+
+@pytest.mark.parametrize(("every_s", "on_disk"), [(0.0, 2), (3600.0, 0)])
+def test_a_long_generation_writes_as_it_goes(tmp_path, every_s, on_disk):
+    # what is on disk while "c" decodes: all a hard kill (no `finally`) would leave
+    seen = []
+
+    def reply(chat):
+        if chat[-1]["content"] == "c":
+            seen.append(len(list((tmp_path / lm.key).glob("*.json"))))
+        return "hi " + chat[-1]["content"]
+
+    lm = ScriptedLM(reply)
+    lm._cache = LMCache(lm.key, root=tmp_path)
+    lm.cache_every_s = every_s
+    lm.complete(["a", "b", "c", "d"], max_new_tokens=5)
+    assert seen == [on_disk]
+    again = ScriptedLM(lambda chat: "never")
+    again._cache = LMCache(again.key, root=tmp_path)
+    assert again.complete(["d", "a"], max_new_tokens=5) == ["hi d", "hi a"]
+    assert again.calls == []  # every answer stored once, whatever the write rhythm
+    assert len(list((tmp_path / lm.key).glob("*.json"))) == (4 if every_s == 0 else 1)
+
+
+def test_stopped_transformers_generation_resumes_with_the_same_answers(tmp_path, monkeypatch):
+    # bf16, where an answer can depend on its batch: the resumed call must rebuild the
+    # batches of the unstopped one
+    prompts = [*PROMPTS, "Name a large animal."]
+    bf16 = HFLanguageModel("smollm2-135m", batch_size=2, dtype="bfloat16", cache=False)
+    whole = bf16.complete(prompts, max_new_tokens=24)
+    bf16._cache = LMCache(bf16.key, root=tmp_path)
+    bf16.cache_every_s = 0.0
+    generate = bf16.model.generate
+
+    batches = []
+
+    def stop_after_one_batch(**kw):  # Ctrl-C while the second batch decodes
+        batches.append(kw)
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        return generate(**kw)
+
+    monkeypatch.setattr(bf16.model, "generate", stop_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        bf16.complete(prompts, max_new_tokens=24)
+    shards = sorted((tmp_path / bf16.key).glob("*.json"))
+    assert len(shards) == 2  # the first batch's two answers
+    batches.clear()
+    with pytest.raises(KeyboardInterrupt):  # sampled: seeded per batch, stored at the end
+        bf16.generate(prompts, max_new_tokens=4, temperature=1.0, n=2)
+    assert sorted((tmp_path / bf16.key).glob("*.json")) == shards
+    monkeypatch.setattr(bf16.model, "generate", generate)
+    asked = []
+    real = bf16._generate
+    monkeypatch.setattr(
+        bf16, "_generate", lambda chats, *a, **k: asked.extend(chats) or real(chats, *a, **k)
+    )
+    assert bf16.complete(prompts, max_new_tokens=24) == whole
+    assert len(asked) == 4  # only the two unfinished batches are generated again
+
+
 def test_corrupt_generation_shard_is_quarantined_and_recomputed(tmp_path, capsys):
     lm = ScriptedLM(lambda chat: "hi " + chat[-1]["content"])
     lm._cache = LMCache(lm.key, root=tmp_path)

@@ -225,7 +225,9 @@ def test_llama_cpp_server_plain_completions_and_cache(llama_server, tmp_path, mo
 
     lm = OpenAILanguageModel("smollm2", llama_server, chat=False, revision="t")
     lm._cache = LMCache(lm.key, root=tmp_path)
-    out = lm.complete(["The capital of France is which city?"], max_new_tokens=12)
-    assert out[0] and "Question:" not in out[0]
-    monkeypatch.setattr(lm, "_generate", lambda *a: pytest.fail("not cached"))
-    assert lm.complete(["The capital of France is which city?"], max_new_tokens=12) == out
+    # SmolLM2-135M-Instruct ends some plain answers at once (an empty completion, in
+    # transformers too); this question gets a real one
+    out = lm.complete(["What is 2 + 2?"], max_new_tokens=12)
+    assert "4" in out[0] and "Question:" not in out[0]
+    monkeypatch.setattr(lm, "_generate", lambda *a, **k: pytest.fail("not cached"))
+    assert lm.complete(["What is 2 + 2?"], max_new_tokens=12) == out

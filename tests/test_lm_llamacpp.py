@@ -109,11 +109,39 @@ def test_cache_serves_reruns_and_keys_the_backend(lm, hf, tmp_path, monkeypatch)
     cached._cache = LMCache(cached.key, root=tmp_path)
     first = cached.complete(PROMPTS[:2], max_new_tokens=10)
     assert first == lm.complete(PROMPTS[:2], max_new_tokens=10)
-    monkeypatch.setattr(cached, "_generate", lambda *a: pytest.fail("not served from cache"))
+    monkeypatch.setattr(cached, "_generate", lambda *a, **k: pytest.fail("not served from cache"))
     assert cached.complete(PROMPTS[:2], max_new_tokens=10) == first
     cached.close()
     assert cached.key != hf.key  # the backend is part of the key
     assert make_lm("smollm2-135m", "llamacpp", max_length=512, cache=False).key != lm.key
+
+
+@needs_llama
+def test_a_stopped_generation_keeps_what_it_finished_and_resumes_alike(lm, tmp_path, monkeypatch):
+    from w2s.models.lm.cache import LMCache
+
+    whole = lm.complete(PROMPTS[:4], max_new_tokens=10)
+    cached = make_lm("smollm2-135m", "llamacpp", parallel=2, threads=1)
+    cached._cache = LMCache(cached.key, root=tmp_path)
+    cached.cache_every_s = 0.0
+    decode = cached._decode
+
+    def stop_once_one_is_stored(entries):  # Ctrl-C as soon as a finished prompt is on disk
+        if list((tmp_path / cached.key).glob("*.json")):
+            raise KeyboardInterrupt
+        decode(entries)
+
+    monkeypatch.setattr(cached, "_decode", stop_once_one_is_stored)
+    with pytest.raises(KeyboardInterrupt):
+        cached.complete(PROMPTS[:4], max_new_tokens=10)
+    monkeypatch.setattr(cached, "_decode", decode)
+    asked, generate = [], cached._generate
+    monkeypatch.setattr(
+        cached, "_generate", lambda chats, *a, **k: asked.extend(chats) or generate(chats, *a, **k)
+    )
+    assert cached.complete(PROMPTS[:4], max_new_tokens=10) == whole
+    assert 1 <= len(asked) < 4  # what finished before the stop is not decoded again
+    cached.close()
 
 
 @needs_llama

@@ -9,15 +9,16 @@ through an on-disk cache keyed by (model key, request), so reruns are free.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from w2s.errors import BackendError, DataError
-from w2s.models.lm.cache import LMCache, request_key
+from w2s.models.lm.cache import LMCache, PartialWrites, request_key
 
 Message = dict[str, str]
 Prompt = str | list[Message]
+Done = Callable[[int, list[str]], None]  # (chat index, its raw texts), as each finishes
 PLAIN_STOP = "\nQuestion:"
 
 
@@ -90,6 +91,8 @@ class LanguageModel(ABC):
     # bumped when a backend changes how it computes log-probs (old cached values then
     # stop matching: a run's numbers never depend on what the cache held)
     logprob_version: int = 0
+    # a long generation stores its finished chats at most this often while it runs
+    cache_every_s: float = 30.0
 
     def __init__(self, cache: bool = True) -> None:
         self._cache = LMCache(self.key) if cache else None
@@ -148,13 +151,21 @@ class LanguageModel(ABC):
         if todo:
             unique = list(dict.fromkeys(keys[i] for i in todo))
             first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            outs = self._generate([chats[first[k]] for k in unique], params)
-            fresh = {
-                k: [cut_at_stop(t, params.stop).strip() for t in o]
-                for k, o in zip(unique, outs, strict=True)
-            }
-            if self._cache:
-                self._cache.put(fresh)
+            writes = PartialWrites(self._cache, self.cache_every_s)
+
+            def clean(texts: list[str]) -> list[str]:
+                return [cut_at_stop(t, params.stop).strip() for t in texts]
+
+            try:
+                outs = self._generate(
+                    [chats[first[k]] for k in unique],
+                    params,
+                    done=lambda pos, texts: writes.add({unique[pos]: clean(texts)}),
+                )
+                fresh = {k: clean(o) for k, o in zip(unique, outs, strict=True)}
+                writes.add(fresh)
+            finally:  # stopped or failed: keep what finished
+                writes.flush()
             found.update(fresh)
         return [list(found[k]) for k in keys]
 
@@ -192,8 +203,11 @@ class LanguageModel(ABC):
         )
 
     @abstractmethod
-    def _generate(self, chats: list[list[Message]], params: GenParams) -> list[list[str]]:
-        """Uncached generation: `params.n` raw texts per chat."""
+    def _generate(
+        self, chats: list[list[Message]], params: GenParams, done: Done | None = None
+    ) -> list[list[str]]:
+        """Uncached generation: `params.n` raw texts per chat. A backend that finishes
+        chats one batch at a time reports each to `done`, so the cache keeps them."""
 
     @abstractmethod
     def _logprobs(self, items: list[tuple[list[Message], str]]) -> list[float]:

@@ -2,14 +2,16 @@
 
 One folder per model key (backend, model, revision, adapter, max length); each write adds
 a JSON shard `{request hash: value}` atomically under a lock, so a killed run leaves no
-partial entry, reruns are free, and several processes can share the cache. A shard that
-cannot be read is renamed aside (`quarantine`) with one warning, and its entries are
-recomputed.
+partial entry, reruns are free, and several processes can share the cache. Long
+generations write as they go (`PartialWrites`), so a stopped one keeps what it finished.
+A shard that cannot be read is renamed aside (`quarantine`) with one warning, and its
+entries are recomputed.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,27 @@ class LMCache:
             tmp.write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
         self._seen.add(name)
         self._index.update(values)
+
+
+class PartialWrites:
+    """Values of one long call, stored as they come: at most every `every_s` seconds while
+    it runs, and the rest on `flush` (called at the end, or when it is stopped)."""
+
+    def __init__(self, cache: LMCache | None, every_s: float) -> None:
+        self.cache = cache
+        self.every_s = every_s
+        self._pending: dict[str, Any] = {}
+        self._stored: set[str] = set()
+        self._last = time.monotonic()
+
+    def add(self, values: dict[str, Any]) -> None:
+        self._pending.update({k: v for k, v in values.items() if k not in self._stored})
+        if time.monotonic() - self._last >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.cache is not None and self._pending:
+            self.cache.put(self._pending)
+            self._stored.update(self._pending)
+        self._pending = {}
+        self._last = time.monotonic()

@@ -2,7 +2,10 @@
 
 Generation is batched with left padding and the KV cache, prompts sorted by length so
 batches carry little padding; in bf16 a greedy completion can depend on its batch
-neighbours (rounding, not a padding bug), which is accepted for throughput. Log-prob
+neighbours (rounding, not a padding bug), which is accepted for throughput. Greedy
+answers are stored batch by batch as they finish: a stopped call resumes with the same
+batches, so the same answers. Sampled ones are stored at the end, as their seeds follow
+the batch index. Log-prob
 scoring uses fixed-shape batches (`shape_batches`), so a pair's score does not depend on
 which pairs share its batch. SFT trains a LoRA adapter (peft) with the loss on the
 completion tokens only; adapters are saved with a `w2s_adapter.json` and reload with
@@ -26,7 +29,7 @@ from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.distributed import barrier, is_main, world_size
 from w2s.errors import DataError
 from w2s.models.encoders import pad_right, quiet_hf, shape_batches
-from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt, to_messages
+from w2s.models.lm.base import Done, GenParams, LanguageModel, Message, Prompt, to_messages
 from w2s.models.lm.lora import LoraParams
 from w2s.models.precision import resolve_dtype, torch_dtype
 from w2s.progress import progress
@@ -177,7 +180,9 @@ class HFLanguageModel(LanguageModel):
     # -- generation ------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _generate(self, chats: list[list[Message]], params: GenParams) -> list[list[str]]:
+    def _generate(
+        self, chats: list[list[Message]], params: GenParams, done: Done | None = None
+    ) -> list[list[str]]:
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         tok, model = self.tokenizer, self.model
@@ -238,6 +243,8 @@ class HFLanguageModel(LanguageModel):
                 for row, i in enumerate(idx):
                     got = texts[row * per : (row + 1) * per]
                     out[i] = got if sampling else got * params.n
+                    if done is not None and not sampling:
+                        done(int(i), out[i])
                 bar.advance(job, len(idx))
         return out
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from w2s.cache import atomic_path, cache_dir, fingerprint, lock
 from w2s.errors import BackendError, DataError
-from w2s.models.lm.base import GenParams, LanguageModel, Message, Prompt
+from w2s.models.lm.base import Done, GenParams, LanguageModel, Message, Prompt
 from w2s.progress import progress, status
 
 LLAMACPP_VERSION = "0.3.36"
@@ -314,7 +314,9 @@ class LlamaCppLanguageModel(LanguageModel):
         cdf = np.cumsum(p)
         return int(min(np.searchsorted(cdf, seq.rng.random() * cdf[-1], side="right"), len(p) - 1))
 
-    def _generate(self, chats: list[list[Message]], params: GenParams) -> list[list[str]]:
+    def _generate(
+        self, chats: list[list[Message]], params: GenParams, done: Done | None = None
+    ) -> list[list[str]]:
         import llama_cpp as lc
 
         self._load()
@@ -324,6 +326,7 @@ class LlamaCppLanguageModel(LanguageModel):
         per = params.n if sampling else 1  # greedy: one sequence, repeated n times
         jobs = [(i, j) for i in range(len(chats)) for j in range(per)]
         texts: list[list[bytes]] = [[] for _ in jobs]
+        left = [per] * len(chats)  # unfinished samples of each chat
         queue = list(range(len(jobs)))[::-1]
         slots: dict[int, _Seq] = {}
         lc.llama_memory_clear(self._mem, True)
@@ -349,10 +352,17 @@ class LlamaCppLanguageModel(LanguageModel):
                         lc.llama_memory_seq_rm(self._mem, s, -1, -1)
                         del slots[s]
                         bar.advance(task)
-        out: list[list[str]] = [[] for _ in chats]
-        for (i, _), pieces in zip(jobs, texts, strict=True):
-            out[i].append(b"".join(pieces).decode("utf-8", errors="replace"))
-        return [o if sampling else o * params.n for o in out]
+                        i = jobs[seq.job][0]
+                        left[i] -= 1
+                        if done is not None and not left[i]:
+                            done(i, self._texts(texts, i * per, per, params.n))
+        return [self._texts(texts, i * per, per, params.n) for i in range(len(chats))]
+
+    @staticmethod
+    def _texts(texts: list[list[bytes]], start: int, per: int, n: int) -> list[str]:
+        """One chat's `n` texts from its `per` decoded jobs (greedy: one, repeated)."""
+        got = [b"".join(t).decode("utf-8", errors="replace") for t in texts[start : start + per]]
+        return got if per == n else got * n
 
     def _plan(self, slots: dict[int, _Seq], budget: int = 512):
         """The next decode: one new token per generating sequence, then prompt chunks."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from w2s.cache import fingerprint
 from w2s.errors import BackendError
-from w2s.models.lm.base import GenParams, LanguageModel, Message, render_plain
+from w2s.models.lm.base import Done, GenParams, LanguageModel, Message, render_plain
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -119,17 +119,30 @@ class OpenAILanguageModel(LanguageModel):
             f"{tries} attempt(s); is it running?"
         )
 
-    def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    def _map(
+        self, fn: Callable[[Any], Any], items: list[Any], done: Done | None = None
+    ) -> list[Any]:
+        """`fn` over `items` on `concurrency` threads, in order; each result goes to
+        `done` as soon as it arrives."""
+        out: list[Any] = [None] * len(items)
         if len(items) <= 1 or self.concurrency == 1:
-            return [fn(x) for x in items]
+            for i, x in enumerate(items):
+                out[i] = fn(x)
+                if done is not None:
+                    done(i, out[i])
+            return out
         with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [pool.submit(fn, x) for x in items]
+            futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
             try:
-                return [f.result() for f in futures]
+                for f in as_completed(futures):
+                    out[futures[f]] = f.result()
+                    if done is not None:
+                        done(futures[f], out[futures[f]])
             except BaseException:
                 for f in futures:
                     f.cancel()
                 raise
+        return out
 
     def _one(self, chat: list[Message], params: GenParams) -> list[str]:
         texts: list[str] = []
@@ -161,8 +174,10 @@ class OpenAILanguageModel(LanguageModel):
             attempt += 1
         return texts[: params.n]
 
-    def _generate(self, chats: list[list[Message]], params: GenParams) -> list[list[str]]:
-        return self._map(lambda c: self._one(c, params), chats)
+    def _generate(
+        self, chats: list[list[Message]], params: GenParams, done: Done | None = None
+    ) -> list[list[str]]:
+        return self._map(lambda c: self._one(c, params), chats, done)
 
     def _score(self, item: tuple[list[Message], str]) -> float:
         messages, completion = item
