@@ -5,11 +5,11 @@ batches carry little padding; in bf16 a greedy completion can depend on its batc
 neighbours (rounding, not a padding bug), which is accepted for throughput. Greedy
 answers are stored batch by batch as they finish: a stopped call resumes with the same
 batches, so the same answers. Sampled ones are stored at the end, as their seeds follow
-the batch index. Log-prob
-scoring uses fixed-shape batches (`shape_batches`), so a pair's score does not depend on
-which pairs share its batch. SFT trains a LoRA adapter (peft) with the loss on the
-completion tokens only; adapters are saved with a `w2s_adapter.json` and reload with
-`HFLanguageModel(base, adapter=folder)` or `HFLanguageModel.from_adapter(folder)`.
+the batch index. Log-prob scoring uses fixed-shape batches (`shape_batches`), so a pair's
+score does not depend on which pairs share its batch. SFT trains a LoRA adapter (peft)
+with the loss on the completion tokens only; adapters are saved with a
+`w2s_adapter.json` and reload with `HFLanguageModel(base, adapter=folder)` or
+`HFLanguageModel.from_adapter(folder)`.
 """
 
 from __future__ import annotations
